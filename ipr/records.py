@@ -1,0 +1,233 @@
+"""Record schemas and JSONL input/output for every artifact that passes between stages.
+
+Every reader validates; a bad record raises :class:`RecordError` with one line naming the file,
+the line number and the field. Every writer writes to a temporary name in the same directory and
+renames on success, so a file that exists is complete (Snakemake never sees a half-written output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonlines
+
+ROLES = ("system", "user", "assistant")
+
+
+class RecordError(ValueError):
+    """A record that does not match its schema: ``file:line: field: problem``."""
+
+    def __init__(self, path: str | os.PathLike, line: int, field: str, problem: str):
+        self.path, self.line, self.field, self.problem = str(path), line, field, problem
+        super().__init__(f"{path}:{line}: field '{field}': {problem}")
+
+
+# Field name -> expected type(s). ``messages`` means a list of chat messages.
+_NUM = (int, float)
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "trajectory": {
+        "id": str,
+        "benchmark": str,
+        "task_id": str,
+        "split": str,
+        "task": dict,
+        "messages": "messages",
+        "reward": _NUM,
+        "success": bool,
+        "steps": int,
+        "config_hash": str,
+    },
+    "explore": {
+        "id": str,
+        "task_id": str,
+        "t": int,
+        "prefix": int,
+        "agent_action": str,
+        "continuation": "messages",
+        "outcome_reward": _NUM,
+        "config_hash": str,
+    },
+    "score": {
+        "id": str,
+        "task_id": str,
+        "t": int,
+        "who": ("agent", "expert"),
+        "action": str,
+        "samples": "numbers",
+        "step_reward": _NUM,
+        "config_hash": str,
+    },
+    "pair": {
+        "id": str,
+        "kind": ("step", "outcome"),
+        "task_id": str,
+        "t": int,
+        "prompt": "messages",
+        "chosen": "messages",
+        "rejected": "messages",
+        "chosen_reward": _NUM,
+        "rejected_reward": _NUM,
+        "chosen_step_reward": (*_NUM, type(None)),
+        "rejected_step_reward": (*_NUM, type(None)),
+        "config_hash": str,
+    },
+}
+
+
+def _check_messages(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"expected a list of messages, got {type(value).__name__}"
+    for i, message in enumerate(value):
+        if not isinstance(message, dict):
+            return f"message {i} is not an object"
+        if message.get("role") not in ROLES:
+            return f"message {i} has role {message.get('role')!r}, expected one of {ROLES}"
+        if not isinstance(message.get("content"), str):
+            return f"message {i} has no string 'content'"
+    return None
+
+
+def _check_field(spec: Any, value: Any) -> str | None:
+    if spec == "messages":
+        return _check_messages(value)
+    if spec == "numbers":
+        if not isinstance(value, list) or not all(
+            isinstance(v, _NUM) and not isinstance(v, bool) for v in value
+        ):
+            return "expected a list of numbers"
+        return None
+    if isinstance(spec, tuple) and all(isinstance(s, str) for s in spec):
+        return None if value in spec else f"expected one of {list(spec)}, got {value!r}"
+    types = spec if isinstance(spec, tuple) else (spec,)
+    # bool is a subclass of int: a boolean is never a valid number here.
+    if isinstance(value, bool) and bool not in types:
+        return f"expected {_type_names(types)}, got bool"
+    if not isinstance(value, types):
+        return f"expected {_type_names(types)}, got {type(value).__name__}"
+    return None
+
+
+def _type_names(types: tuple) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def validate(record: Any, kind: str, path: str | os.PathLike = "<record>", line: int = 0) -> dict:
+    """Return ``record`` if it matches schema ``kind``; raise :class:`RecordError` otherwise."""
+    if not isinstance(record, dict):
+        raise RecordError(path, line, "<record>", f"expected a JSON object, got {type(record).__name__}")
+    for field, spec in SCHEMAS[kind].items():
+        if field not in record:
+            raise RecordError(path, line, field, f"missing (a {kind} record needs it)")
+        problem = _check_field(spec, record[field])
+        if problem:
+            raise RecordError(path, line, field, problem)
+    return record
+
+
+def read_jsonl(path: str | os.PathLike, kind: str | None = None) -> Iterator[dict]:
+    """Yield the records of a JSONL file, validated against schema ``kind`` when given."""
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise RecordError(path, line_no, "<json>", f"malformed JSON: {error.msg} at column {error.colno}") from None
+            yield validate(record, kind, path, line_no) if kind else record
+
+
+def load_jsonl(path: str | os.PathLike, kind: str | None = None) -> list[dict]:
+    return list(read_jsonl(path, kind))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict], kind: str | None = None) -> int:
+    """Validate and write ``records`` atomically; return how many were written."""
+    count = 0
+    with atomic_path(path) as tmp, jsonlines.open(tmp, mode="w", compact=True, sort_keys=True) as writer:
+        for count, record in enumerate(records, start=1):
+            if kind:
+                validate(record, kind, path, count)
+            writer.write(record)
+    return count
+
+
+class ResumableWriter:
+    """Append records to ``<path>.partial`` and rename to ``path`` on :meth:`finish`.
+
+    A shard killed half-way leaves its ``.partial`` file; the next run reads the ids already
+    there (:attr:`done`), skips them, and ends with the same records as an uninterrupted run.
+    A torn last line (the process died mid-write) is dropped on resume.
+    """
+
+    def __init__(self, path: str | os.PathLike, kind: str):
+        self.path, self.kind = Path(path), kind
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.records: dict[str, dict] = {}
+        if self.partial.exists():
+            with open(self.partial, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError:
+                        break  # torn write at the end of a killed run
+                    self.records[record["id"]] = record
+        self._handle = open(self.partial, "w", encoding="utf-8")
+        for record in self.records.values():  # rewrite without the torn tail
+            self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.flush()
+
+    @property
+    def done(self) -> set[str]:
+        return set(self.records)
+
+    def write(self, record: dict) -> None:
+        validate(record, self.kind, self.partial, len(self.records) + 1)
+        self.records[record["id"]] = record
+        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.flush()
+
+    def finish(self, order: list[str] | None = None) -> None:
+        """Write the final file with records in ``order`` (ids), so resumed runs match exactly."""
+        self._handle.close()
+        ids = order if order is not None else sorted(self.records)
+        write_jsonl(self.path, (self.records[i] for i in ids if i in self.records), self.kind)
+        self.partial.unlink()
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+
+def config_hash(settings: Any) -> str:
+    """A short, stable hash of the settings that produced a record."""
+    blob = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
