@@ -1,0 +1,61 @@
+"""Registry of environment families: construction, prompt header and benchmark generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ipr.envs.base import Env, StepResult
+
+ENVS = ("sql_embedded",)
+
+_SQL_HEADER = """You are a SQL agent. Answer the question by querying the database. Each turn, write one line "Thought: <short reasoning>" and then "Action: " followed by either a ```sql block holding one query, or submit once the last query result answers the question. SHOW TABLES lists the tables and DESC <table> shows its columns.
+Example:
+Database: pet_clinic
+Question: How many dogs are there?
+Thought: I should see which tables exist.
+Action: ```sql
+SHOW TABLES
+```
+Observation: [('owner',), ('pet',)]
+Thought: I need the columns of pet.
+Action: ```sql
+DESC pet
+```
+Observation: [('pet_id', 'int', 'NO', 'PRI', None, ''), ('species', 'text', 'YES', '', None, ''), ('owner_id', 'int', 'YES', 'MUL', None, '')]
+Thought: Now I can write the query.
+Action: ```sql
+SELECT COUNT(*) FROM pet WHERE species = 'dog'
+```
+Observation: [(4,)]
+Thought: The result answers the question.
+Action: submit"""
+
+
+def _check(env_name: str) -> None:
+    if env_name not in ENVS:
+        raise ValueError(f"unknown environment {env_name!r}; known: {', '.join(ENVS)}")
+
+
+def make_env(env_name: str, assets_dir: str | Path, max_turns: int) -> Env:
+    """A fresh environment of family ``env_name`` over the generated assets in ``assets_dir``."""
+    _check(env_name)
+    from ipr.envs.sql.env import SqlEnv
+
+    return SqlEnv(Path(assets_dir), max_turns)
+
+
+def header(env_name: str) -> str:
+    """The system message: instruction plus a one-shot example written as plain text."""
+    _check(env_name)
+    return _SQL_HEADER
+
+
+def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[str, list[dict]]:
+    """Build the benchmark's assets under ``out_dir``; return ``{"train": [...], "test": [...]}`` records."""
+    _check(env_name)
+    from ipr.envs.sql.generate import generate_benchmark
+
+    return generate_benchmark(Path(out_dir), seed, **settings)
+
+
+__all__ = ["ENVS", "Env", "StepResult", "generate", "header", "make_env"]
