@@ -231,3 +231,18 @@ def config_hash(settings: Any) -> str:
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def gather_jsonl(shards: Iterable[str | os.PathLike], out: str | os.PathLike, kind: str) -> int:
+    """Concatenate validated shard files into ``out`` (atomically); duplicate ids are an error."""
+    seen: dict[str, str] = {}
+
+    def records():
+        for shard in shards:
+            for line_no, record in enumerate(read_jsonl(shard, kind), start=1):
+                if record["id"] in seen:
+                    raise RecordError(shard, line_no, "id", f"duplicate id {record['id']!r} (also in {seen[record['id']]})")
+                seen[record["id"]] = str(shard)
+                yield record
+
+    return write_jsonl(out, records(), kind)

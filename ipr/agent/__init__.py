@@ -1,0 +1,1 @@
+"""The agent runtime: prompts, action parsing, generation backends and the rollout engine."""

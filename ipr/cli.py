@@ -1,0 +1,144 @@
+"""What every stage script shares: argument parsing, settings, seeding, task selection, errors.
+
+Scripts stay thin (argparse -> one library call) so a stage runs the same from a Snakemake rule,
+a Slurm job, or a Python shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from ipr.records import RecordError, load_jsonl
+
+log = logging.getLogger("ipr")
+
+
+class Settings(dict):
+    """The ``--settings`` JSON: a stage's config section at top level, plus ``seed`` and the
+    ``benchmark``, ``model`` and ``method`` entries where the stage needs them."""
+
+    STAGES = ("sft", "explore", "score", "train", "evaluate")
+
+    @property
+    def stage(self) -> dict:
+        """The one stage section (sft, explore, score, train or evaluate) these settings carry."""
+        found = [name for name in self.STAGES if name in self]
+        if len(found) != 1:
+            raise SystemExit(f"error: --settings must carry exactly one stage section of {self.STAGES}, has {found}")
+        return self[found[0]]
+
+    def section(self, name: str) -> dict:
+        if name not in self:
+            raise SystemExit(f"error: --settings has no '{name}' entry (the rule must pass it)")
+        return self[name]
+
+
+def _settings(text: str) -> Settings:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return Settings(value)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--settings", type=_settings, default=Settings(),
+                   help="stage settings as one JSON object (built from the config by rules/common.smk)")
+    return p
+
+
+def add_shard_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--num-shards", type=int, default=1)
+
+
+def setup(seed: int | None = None) -> None:
+    """Offline hub, quiet logs with timestamps, seeded RNGs, sane CPU thread counts."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    if seed is not None:
+        random.seed(seed)
+        try:
+            import torch
+
+            torch.manual_seed(seed)
+            threads = os.environ.get("IPR_THREADS") or os.environ.get("SNAKEMAKE_THREADS")
+            if threads:
+                torch.set_num_threads(int(threads))
+        except ImportError:
+            pass
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a stage; turn known input errors into one clear line and exit status 1."""
+    try:
+        main()
+    except RecordError as error:
+        print(f"error: bad record: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except (FileNotFoundError, NotADirectoryError) as error:
+        print(f"error: {error.strerror}: {error.filename}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def require_model_dir(path: str | Path) -> Path:
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(2, "not a model directory (no config.json)", str(path))
+    return path
+
+
+def select_tasks(tasks: list[dict], max_tasks: int | None, shard: int, num_shards: int) -> list[dict]:
+    """The first ``max_tasks`` tasks (by id), then every ``num_shards``-th one from ``shard``."""
+    if not 0 <= shard < num_shards:
+        raise SystemExit(f"error: shard {shard} is outside 0..{num_shards - 1}")
+    ordered = sorted(tasks, key=lambda t: t["task_id"])
+    if max_tasks is not None:
+        ordered = ordered[:max_tasks]
+    return ordered[shard::num_shards]
+
+
+def load_tasks(path: str | Path) -> list[dict]:
+    return load_jsonl(path, "trajectory")
+
+
+def chunk_seed(seed: int, chunk: list[dict], salt: str) -> int:
+    """A seed for a chunk of tasks that depends on its tasks, not on shard numbering."""
+    key = f"{seed}:{salt}:{chunk[0]['task_id'] if chunk else ''}"
+    return zlib.crc32(key.encode()) % (2**31)
+
+
+def env_spec(settings: Settings, assets_dir: str | Path):
+    from ipr.scoring import EnvSpec
+
+    benchmark = settings.section("benchmark")
+    return EnvSpec(benchmark["env"], str(assets_dir), int(benchmark["max_turns"]))
+
+
+def backend(settings: Settings, model_dir: str | Path):
+    from ipr.agent.backends import make_backend
+
+    stage = settings.stage
+    return make_backend(stage.get("backend", "transformers"), require_model_dir(model_dir), stage["batch_size"])
+
+
+def sampling(settings: Settings, greedy: bool):
+    from ipr.agent.rollout import Sampling
+
+    stage = settings.stage
+    if greedy:
+        return Sampling(0.0, 1.0, stage["max_new_tokens"])
+    return Sampling(stage["temperature"], stage["top_p"], stage["max_new_tokens"])

@@ -1,0 +1,144 @@
+"""Result tables and figures from eval summaries and pair files.
+
+Runs are identified by their artifact paths (DESIGN.md section 2):
+``results/{benchmark}/{model}/sft/eval/{split}.summary.json`` and
+``results/{benchmark}/{model}/{method}/iter{k}/eval/{split}.summary.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from ipr.records import atomic_path, read_jsonl
+
+SUMMARY_PATH = re.compile(
+    r"(?P<benchmark>[^/]+)/(?P<model>[^/]+)/(?:sft|(?P<method>[^/]+)/iter(?P<iteration>\d+))"
+    r"/eval/(?P<split>[^/]+)\.summary\.json$"
+)
+PAIRS_PATH = re.compile(r"(?P<benchmark>[^/]+)/(?P<model>[^/]+)/(?P<method>[^/]+)/iter(?P<iteration>\d+)/pairs\.jsonl$")
+COLUMNS = ["benchmark", "model", "method", "iteration", "split", "n", "reward", "success_rate",
+           "step_pairs", "outcome_pairs"]
+
+
+def parse_summary_path(path: str | Path) -> dict:
+    match = SUMMARY_PATH.search(Path(path).as_posix())
+    if not match:
+        raise ValueError(f"{path}: not an eval summary path (.../<benchmark>/<model>/<method>/iter<k>/eval/<split>.summary.json)")
+    found = match.groupdict()
+    return {
+        "benchmark": found["benchmark"],
+        "model": found["model"],
+        "method": found["method"] or "sft",
+        "iteration": int(found["iteration"] or 0),
+        "split": found["split"],
+    }
+
+
+def collect_rows(summary_paths: list[str], pairs_paths: list[str]) -> list[dict]:
+    pair_counts = {}
+    for path in pairs_paths:
+        match = PAIRS_PATH.search(Path(path).as_posix())
+        if not match:
+            raise ValueError(f"{path}: not a pairs path (.../<method>/iter<k>/pairs.jsonl)")
+        key = (match["benchmark"], match["model"], match["method"], int(match["iteration"]))
+        pair_counts[key] = Counter(p["kind"] for p in read_jsonl(path, "pair"))
+    rows = []
+    for path in summary_paths:
+        row = parse_summary_path(path)
+        summary = json.loads(Path(path).read_text())
+        counts = pair_counts.get((row["benchmark"], row["model"], row["method"], row["iteration"]), Counter())
+        row.update(n=summary["n"], reward=summary["reward"], success_rate=summary["success_rate"],
+                   step_pairs=counts["step"], outcome_pairs=counts["outcome"])
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["benchmark"], r["model"], r["split"], r["method"] != "sft",
+                                       r["method"], r["iteration"]))
+
+
+def run_label(row: dict) -> str:
+    return "SFT" if row["method"] == "sft" else f"{row['method'].upper()} it{row['iteration']}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Wide table: one line per (benchmark, model, split); one column per run: reward / success."""
+    labels = list(dict.fromkeys(run_label(r) for r in rows))
+    groups: dict[tuple, dict] = {}
+    for row in rows:
+        groups.setdefault((row["benchmark"], row["model"], row["split"]), {})[run_label(row)] = row
+    lines = [
+        "# Results",
+        "",
+        "Average final reward / success rate on each split (greedy decoding).",
+        "",
+        "| benchmark | model | split | " + " | ".join(labels) + " |",
+        "|---|---|---|" + "---|" * len(labels),
+    ]
+    for (benchmark, model, split), runs in groups.items():
+        cells = [f"{runs[label]['reward']:.3f} / {runs[label]['success_rate']:.3f}" if label in runs else "-"
+                 for label in labels]
+        lines.append(f"| {benchmark} | {model} | {split} | " + " | ".join(cells) + " |")
+    pair_rows = [r for r in rows if r["method"] != "sft"]
+    if pair_rows:
+        lines += ["", "Preference pairs built for each iteration's training.", "",
+                  "| benchmark | model | method | iteration | step pairs | outcome pairs |", "|---|---|---|---|---|---|"]
+        seen = set()
+        for r in pair_rows:
+            key = (r["benchmark"], r["model"], r["method"], r["iteration"])
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {r['step_pairs']} | {r['outcome_pairs']} |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{row[k]:.4f}" if isinstance(row[k], float) else row[k]) for k in COLUMNS})
+    return buffer.getvalue()
+
+
+def reward_figure(rows: list[dict], path: str | Path) -> None:
+    """Reward against iteration (SFT = iteration 0), one panel per benchmark, one line per model x method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    benchmarks = sorted({r["benchmark"] for r in rows})
+    fig, axes = plt.subplots(1, len(benchmarks), figsize=(4.5 * len(benchmarks), 3.4), squeeze=False)
+    for ax, benchmark in zip(axes[0], benchmarks):
+        mine = [r for r in rows if r["benchmark"] == benchmark and r["split"] == "test"] or \
+               [r for r in rows if r["benchmark"] == benchmark]
+        for model in sorted({r["model"] for r in mine}):
+            sft = [r for r in mine if r["model"] == model and r["method"] == "sft"]
+            for method in sorted({r["method"] for r in mine if r["method"] != "sft"}) or ["sft"]:
+                points = sft + [r for r in mine if r["model"] == model and r["method"] == method and method != "sft"]
+                points.sort(key=lambda r: r["iteration"])
+                ax.plot([p["iteration"] for p in points], [p["reward"] for p in points], marker="o",
+                        label=f"{model} {method}")
+        ax.set_title(benchmark)
+        ax.set_xlabel("iteration (0 = SFT)")
+        ax.set_ylabel("average reward")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def write_report(summary_paths: list[str], pairs_paths: list[str], out_dir: str | Path, figures_dir: str | Path) -> list[dict]:
+    rows = collect_rows(summary_paths, pairs_paths)
+    out_dir, figures_dir = Path(out_dir), Path(figures_dir)
+    with atomic_path(out_dir / "main.md") as tmp:
+        tmp.write_text(markdown_table(rows))
+    with atomic_path(out_dir / "main.csv") as tmp:
+        tmp.write_text(csv_table(rows))
+    reward_figure(rows, figures_dir / "rewards.png")
+    return rows

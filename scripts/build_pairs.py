@@ -1,0 +1,40 @@
+"""Build step and outcome preference pairs for one iteration from exploration and MC scores."""
+
+from pathlib import Path
+
+from ipr.cli import load_tasks, parser, run, setup
+from ipr.pairs import build_pairs
+from ipr.records import load_jsonl, write_jsonl
+
+
+def main():
+    p = parser(__doc__)
+    p.add_argument("--benchmark", required=True)
+    p.add_argument("--tasks", required=True, type=Path)
+    p.add_argument("--explore", nargs="+", required=True, type=Path)
+    p.add_argument("--scores", nargs="+", required=True, type=Path)
+    p.add_argument("--expert-scores", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    args = p.parse_args()
+    settings = args.settings
+    setup(settings.get("seed", 0))
+    benchmark, method = settings.section("benchmark"), settings.section("method")
+    explored = [r for path in args.explore for r in load_jsonl(path, "explore")]
+    agent_scores = [r for path in args.scores for r in load_jsonl(path, "score")]
+    pairs = build_pairs(
+        {t["task_id"]: t for t in load_tasks(args.tasks)},
+        explored,
+        agent_scores,
+        load_jsonl(args.expert_scores, "score"),
+        tau_step=benchmark["tau_step"],
+        tau_outcome=benchmark["tau_outcome"],
+        step_pairs=method.get("step_pairs", True),
+        outcome_pairs=method.get("outcome_pairs", True),
+    )
+    write_jsonl(args.out, pairs, "pair")
+    kinds = {k: sum(p["kind"] == k for p in pairs) for k in ("step", "outcome")}
+    print(f"{len(explored)} explored steps, {len(agent_scores)} scored -> pairs {kinds}")
+
+
+if __name__ == "__main__":
+    run(main)

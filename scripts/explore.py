@@ -1,0 +1,40 @@
+"""Exploration (one shard): from every expert prefix, the policy acts greedily and finishes the episode."""
+
+from functools import partial
+from pathlib import Path
+
+from ipr import scoring
+from ipr.cli import (add_shard_args, backend, chunk_seed, env_spec, load_tasks, parser, run, sampling,
+                     select_tasks, setup)
+from ipr.records import ResumableWriter, config_hash
+
+
+def main():
+    p = parser(__doc__)
+    add_shard_args(p)
+    p.add_argument("--benchmark", required=True)
+    p.add_argument("--policy", required=True, type=Path)
+    p.add_argument("--tasks", required=True, type=Path)
+    p.add_argument("--assets", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    args = p.parse_args()
+    settings, stage = args.settings, args.settings.stage
+    seed = settings.get("seed", 0)
+    setup(seed)
+    tasks = select_tasks(load_tasks(args.tasks), settings.section("benchmark").get("explore_tasks"),
+                         args.shard, args.num_shards)
+    spec, generator = env_spec(settings, args.assets), backend(settings, args.policy)
+    writer = ResumableWriter(args.out, "explore")
+
+    def work(chunk, chunk_no):
+        return scoring.explore_chunk(generator, spec, chunk, sampling(settings, greedy=True),
+                                     stage["batch_size"], chunk_seed(seed, chunk, "explore"),
+                                     config_hash(settings))
+
+    order = scoring.process_in_chunks(writer, tasks, scoring.explore_ids, work, stage.get("chunk_tasks", 16))
+    writer.finish(order)
+    print(f"explored {len(tasks)} tasks -> {len(order)} records")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,24 @@
+"""Gather evaluation shards into one file plus a summary (average reward, success rate)."""
+
+import argparse
+from pathlib import Path
+
+from ipr.cli import run
+from ipr.evaluation import summarize
+from ipr.records import gather_jsonl, load_jsonl, write_json
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--summary", required=True, type=Path)
+    p.add_argument("shards", nargs="+", type=Path)
+    args = p.parse_args()
+    gather_jsonl(args.shards, args.out, "trajectory")
+    summary = summarize(load_jsonl(args.out, "trajectory"))
+    write_json(args.summary, summary)
+    print(summary)
+
+
+if __name__ == "__main__":
+    run(main)

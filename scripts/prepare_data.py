@@ -1,0 +1,32 @@
+"""Generate (or import) a benchmark: train/test task files with expert trajectories, plus env assets."""
+
+import shutil
+from pathlib import Path
+
+from ipr.cli import parser, run, setup
+from ipr.envs import generate
+from ipr.records import write_jsonl
+
+
+def main():
+    p = parser(__doc__)
+    p.add_argument("--benchmark", required=True, help="benchmark name (a key of config 'benchmarks')")
+    p.add_argument("--out-dir", required=True, type=Path)
+    args = p.parse_args()
+    settings = args.settings
+    benchmark = settings.section("benchmark")
+    setup(settings.get("seed", 0))
+    assets, staging = args.out_dir / "assets", args.out_dir / ".assets.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    splits = generate(benchmark["env"], staging, settings.get("seed", 0), **benchmark.get("generate", {}))
+    for split, records in splits.items():
+        for record in records:
+            record["benchmark"] = args.benchmark
+        write_jsonl(args.out_dir / f"{split}.jsonl", records, "trajectory")
+        print(f"{split}: {len(records)} tasks")
+    shutil.rmtree(assets, ignore_errors=True)
+    staging.rename(assets)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,32 @@
+"""Mixed-loss training (Eq. 7-10): outcome-DPO + step-DPO + SFT, reference = the SFT model."""
+
+from pathlib import Path
+
+from ipr.agent.prompts import with_header
+from ipr.cli import parser, require_model_dir, run, setup
+from ipr.records import load_jsonl
+from ipr.training.mixed_loss import train_mixed
+
+
+def main():
+    p = parser(__doc__)
+    p.add_argument("--benchmark", required=True)
+    p.add_argument("--policy", required=True, type=Path, help="policy of the previous iteration (or SFT)")
+    p.add_argument("--reference", required=True, type=Path, help="DPO reference: the SFT model")
+    p.add_argument("--pairs", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    args = p.parse_args()
+    settings = args.settings
+    seed = settings.get("seed", 0)
+    setup(seed)
+    env_name = settings.section("benchmark")["env"]
+    pairs = [dict(pair, prompt=with_header(env_name, pair["prompt"])) for pair in load_jsonl(args.pairs, "pair")]
+    method = settings.section("method")
+    weights = {k: method[k] for k in ("outcome_weight", "step_weight", "sft_weight")}
+    metrics = train_mixed(require_model_dir(args.policy), require_model_dir(args.reference), args.out, pairs,
+                          settings.stage, weights, seed)
+    print(metrics)
+
+
+if __name__ == "__main__":
+    run(main)
