@@ -1,0 +1,303 @@
+"""Config validation, wildcard constraints, path helpers and input functions.
+
+All Python of the workflow lives here; the other .smk files hold rules only.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+def config_error(exc):
+    """One short message for a schema violation: the key path and what is wrong."""
+    err = exc.__context__
+    if not isinstance(err, jsonschema.exceptions.ValidationError):
+        return exc
+    where = "config" + "".join(f"[{p!r}]" for p in err.absolute_path)
+    message = err.message
+    if err.validator == "not":
+        reason = err.validator_value.get("description", "a reserved value")
+        message = f"{err.instance!r} is not allowed ({reason})"
+    return WorkflowError(f"Invalid config: {where}: {message}")
+
+
+try:
+    validate(config, "../config/schema.yaml")
+except WorkflowError as exc:
+    raise config_error(exc) from None
+
+
+# ---------------------------------------------------------------- config checks
+
+BENCHMARKS = list(config["benchmarks"])
+MODELS = list(config["models"])
+METHODS = list(config["methods"])
+# Methods that iterate (everything but the SFT baseline).
+ITER_METHODS = [m for m in METHODS if m != "sft"]
+ITERATIONS = int(config["iterations"])
+SPLITS = list(config["evaluate"]["splits"])
+BUILT_MODELS = [m for m, e in config["models"].items() if e["source"] == "build"]
+LINKED_MODELS = [m for m, e in config["models"].items() if e["source"] == "path"]
+
+
+def _check_method_settings():
+    missing = [m for m in ITER_METHODS if m not in config["method_settings"]]
+    if missing:
+        raise WorkflowError(
+            "Invalid config: method(s) {} listed in config['methods'] have no entry in "
+            "config['method_settings'] (every method other than sft needs "
+            "outcome_weight, step_weight, sft_weight, step_pairs, outcome_pairs).".format(
+                ", ".join(repr(m) for m in missing)
+            )
+        )
+
+
+def _check_model_paths():
+    for name in LINKED_MODELS:
+        path = Path(config["models"][name]["path"]).expanduser()
+        if not path.is_dir():
+            raise WorkflowError(
+                f"Invalid config: config['models'][{name!r}]['path'] = "
+                f"{config['models'][name]['path']!r} does not exist or is not a directory "
+                "(source: path needs an existing local model directory)."
+            )
+
+
+_check_method_settings()
+_check_model_paths()
+
+
+# ------------------------------------------------------------- wildcards
+
+
+def alternation(names):
+    """Regex matching exactly one of `names` (never matches if there are none)."""
+    if not names:
+        return "(?!)"
+    return "|".join(re.escape(n) for n in names)
+
+
+wildcard_constraints:
+    benchmark=alternation(BENCHMARKS),
+    model=alternation(MODELS),
+    method=alternation(ITER_METHODS),
+    iter=r"\d+",
+    shard=r"\d+",
+    split=alternation(SPLITS),
+    run="sft|(?:{})/iter\\d+".format(alternation(ITER_METHODS)),
+
+
+# ------------------------------------------------------------- shards
+
+
+def shard_ids(stage):
+    """Shard indices of a sharded stage (explore, score, evaluate)."""
+    return list(range(int(config["shards"][stage])))
+
+
+def num_shards(stage):
+    return int(config["shards"][stage])
+
+
+def gpus(rule):
+    """GPUs per job of a GPU rule, config["gpus"]; 0 in the embedded CPU default.
+
+    On Slurm, profiles/slurm set-resources overrides this.
+    """
+    return int(config.get("gpus", {}).get(rule, 0))
+
+
+# ------------------------------------------------------------- paths
+
+
+def data_file(benchmark, split):
+    return f"results/{benchmark}/data/{split}.jsonl"
+
+
+def assets_dir(benchmark):
+    return f"results/{benchmark}/data/assets"
+
+
+def model_dir(model):
+    return f"results/models/{model}"
+
+
+def sft_policy(benchmark, model):
+    return f"results/{benchmark}/{model}/sft/policy"
+
+
+def iter_dir(benchmark, model, method, k):
+    return f"results/{benchmark}/{model}/{method}/iter{k}"
+
+
+def eval_summary(benchmark, model, run, split):
+    return f"results/{benchmark}/{model}/{run}/eval/{split}.summary.json"
+
+
+def runs():
+    """Every evaluated policy: 'sft' and '<method>/iter<k>'."""
+    out = ["sft"] if "sft" in METHODS else []
+    out += [f"{m}/iter{k}" for m in ITER_METHODS for k in range(1, ITERATIONS + 1)]
+    return out
+
+
+# ------------------------------------------------------------- input functions
+
+
+def corpus_files(wildcards):
+    """The corpus of a built model: every configured benchmark's train split."""
+    return [data_file(b, "train") for b in BENCHMARKS]
+
+
+def linked_model_path(wildcards):
+    return str(Path(config["models"][wildcards.model]["path"]).expanduser())
+
+
+def policy_for(wildcards):
+    """Policy that iteration `iter` starts from: SFT for iter1, else iteration iter-1."""
+    k = int(wildcards.iter)
+    if k < 1:
+        raise WorkflowError(f"Iterations are numbered from 1, got iter{k}.")
+    if k == 1:
+        return sft_policy(wildcards.benchmark, wildcards.model)
+    prev = iter_dir(wildcards.benchmark, wildcards.model, wildcards.method, k - 1)
+    return f"{prev}/policy"
+
+
+def score_expert_shards(wildcards):
+    return expand(
+        "results/{benchmark}/{model}/expert_scores/{shard}.jsonl",
+        benchmark=wildcards.benchmark,
+        model=wildcards.model,
+        shard=shard_ids("score"),
+    )
+
+
+def explore_shards(wildcards):
+    return expand(
+        "{dir}/explore/{shard}.jsonl",
+        dir=iter_dir(wildcards.benchmark, wildcards.model, wildcards.method, wildcards.iter),
+        shard=shard_ids("explore"),
+    )
+
+
+def score_shards(wildcards):
+    """Scores are computed per explore shard (scores/S.jsonl from explore/S.jsonl)."""
+    return expand(
+        "{dir}/scores/{shard}.jsonl",
+        dir=iter_dir(wildcards.benchmark, wildcards.model, wildcards.method, wildcards.iter),
+        shard=shard_ids("explore"),
+    )
+
+
+def eval_shards(wildcards):
+    return expand(
+        "results/{benchmark}/{model}/{run}/eval/{split}/{shard}.jsonl",
+        benchmark=wildcards.benchmark,
+        model=wildcards.model,
+        run=wildcards.run,
+        split=wildcards.split,
+        shard=shard_ids("evaluate"),
+    )
+
+
+def eval_tasks(wildcards):
+    return data_file(wildcards.benchmark, wildcards.split)
+
+
+def all_eval_summaries(wildcards=None):
+    return [
+        eval_summary(b, m, r, s) for b in BENCHMARKS for m in MODELS for r in runs() for s in SPLITS
+    ]
+
+
+def all_pairs(wildcards=None):
+    return [
+        f"{iter_dir(b, m, method, k)}/pairs.jsonl"
+        for b in BENCHMARKS
+        for m in MODELS
+        for method in ITER_METHODS
+        for k in range(1, ITERATIONS + 1)
+    ]
+
+
+def final_outputs():
+    """Default targets: the report outputs (the report depends on every eval summary)."""
+    return [
+        "results/tables/main.md",
+        "results/tables/main.csv",
+        "results/figures/rewards.png",
+    ]
+
+
+def parent_dir(wildcards, output):
+    """Directory holding the first output (for scripts that take --out-dir)."""
+    return str(Path(output[0]).parent)
+
+
+def tables_dir(wildcards, output):
+    return str(Path(output.md).parent)
+
+
+def figures_dir(wildcards, output):
+    return str(Path(output.rewards).parent)
+
+
+# ------------------------------------------------------------- --settings JSON
+
+
+def _dump(obj):
+    """One-line JSON with no single quotes, safe inside '...' in a shell command."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).replace("'", "\\u0027")
+
+
+def settings_json(stage, wildcards):
+    """The --settings JSON object of a stage.
+
+    Keys: "seed"; the stage's config section under its own name (sft, explore, score, train,
+    evaluate); "benchmark" (the config["benchmarks"] entry plus "name") for benchmark-dependent
+    stages; "method" (the config["method_settings"] entry plus "name") for build_pairs and train;
+    "model" (the config["models"] entry plus "name") for build_model.
+    """
+    section = {
+        "prepare_data": None,
+        "build_model": None,
+        "sft": "sft",
+        "score_expert": "score",
+        "explore": "explore",
+        "score": "score",
+        "build_pairs": None,
+        "train": "train",
+        "evaluate": "evaluate",
+    }
+    if stage not in section:
+        raise WorkflowError(f"No --settings defined for stage {stage!r}.")
+    out = {"seed": config["seed"]}
+    if section[stage] is not None:
+        out[section[stage]] = config[section[stage]]
+    if stage == "build_model":
+        out["model"] = dict(config["models"][wildcards.model], name=wildcards.model)
+    else:
+        b = wildcards.benchmark
+        out["benchmark"] = dict(config["benchmarks"][b], name=b)
+    if stage in ("build_pairs", "train"):
+        method = wildcards.method
+        if method not in config["method_settings"]:
+            raise WorkflowError(f"Method {method!r} has no entry in config['method_settings'].")
+        out["method"] = dict(config["method_settings"][method], name=method)
+    return _dump(out)
+
+
+def settings_for(stage):
+    """A params function returning settings_json(stage, wildcards)."""
+
+    def settings(wildcards):
+        return settings_json(stage, wildcards)
+
+    settings.__name__ = f"settings_{stage}"
+    return settings

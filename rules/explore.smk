@@ -1,0 +1,23 @@
+rule explore:
+    input:
+        policy=policy_for,
+        tasks="results/{benchmark}/data/train.jsonl",
+        assets="results/{benchmark}/data/assets",
+    output:
+        explore="results/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.jsonl",
+    log:
+        "logs/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.log",
+    benchmark:
+        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.tsv"
+    conda:
+        "../envs/ipr.yaml"
+    resources:
+        gpu=gpus("explore"),
+    params:
+        num_shards=num_shards("explore"),
+        settings=settings_for("explore"),
+    shell:
+        "python scripts/explore.py --benchmark {wildcards.benchmark} --policy {input.policy}"
+        " --tasks {input.tasks} --assets {input.assets}"
+        " --shard {wildcards.shard} --num-shards {params.num_shards}"
+        " --settings '{params.settings}' --out {output.explore} > {log} 2>&1"

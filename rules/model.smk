@@ -1,0 +1,36 @@
+rule build_model:
+    input:
+        corpus=corpus_files,
+    output:
+        model=directory("results/models/{model}"),
+    log:
+        "logs/models/{model}/build_model.log",
+    benchmark:
+        "benchmarks/models/{model}/build_model.tsv"
+    wildcard_constraints:
+        model=alternation(BUILT_MODELS),
+    conda:
+        "../envs/ipr.yaml"
+    params:
+        settings=settings_for("build_model"),
+    shell:
+        "python scripts/build_model.py --model {wildcards.model} --settings '{params.settings}'"
+        " --corpus {input.corpus} --out {output.model} > {log} 2>&1"
+
+
+rule link_model:
+    output:
+        model=directory("results/models/{model}"),
+    log:
+        "logs/models/{model}/link_model.log",
+    benchmark:
+        "benchmarks/models/{model}/link_model.tsv"
+    wildcard_constraints:
+        model=alternation(LINKED_MODELS),
+    conda:
+        "../envs/ipr.yaml"
+    params:
+        path=linked_model_path,
+    shell:
+        "python scripts/link_model.py --model {wildcards.model} --path {params.path:q}"
+        " --out {output.model} > {log} 2>&1"

@@ -1,0 +1,65 @@
+rule score_expert:
+    input:
+        scorer="results/{benchmark}/{model}/sft/policy",
+        tasks="results/{benchmark}/data/train.jsonl",
+        assets="results/{benchmark}/data/assets",
+    output:
+        scores="results/{benchmark}/{model}/expert_scores/{shard}.jsonl",
+    log:
+        "logs/{benchmark}/{model}/expert_scores/{shard}.log",
+    benchmark:
+        "benchmarks/{benchmark}/{model}/expert_scores/{shard}.tsv"
+    conda:
+        "../envs/ipr.yaml"
+    resources:
+        gpu=gpus("score_expert"),
+    params:
+        num_shards=num_shards("score"),
+        settings=settings_for("score_expert"),
+    shell:
+        "python scripts/score_expert.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        " --tasks {input.tasks} --assets {input.assets}"
+        " --shard {wildcards.shard} --num-shards {params.num_shards}"
+        " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"
+
+
+rule gather_expert_scores:
+    input:
+        shards=score_expert_shards,
+    output:
+        scores="results/{benchmark}/{model}/expert_scores.jsonl",
+    log:
+        "logs/{benchmark}/{model}/gather_expert_scores.log",
+    benchmark:
+        "benchmarks/{benchmark}/{model}/gather_expert_scores.tsv"
+    conda:
+        "../envs/ipr.yaml"
+    shell:
+        "python scripts/gather_jsonl.py --kind score --out {output.scores} {input.shards}"
+        " > {log} 2>&1"
+
+
+rule score:
+    input:
+        scorer="results/{benchmark}/{model}/sft/policy",
+        tasks="results/{benchmark}/data/train.jsonl",
+        assets="results/{benchmark}/data/assets",
+        explore="results/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.jsonl",
+        expert_scores="results/{benchmark}/{model}/expert_scores.jsonl",
+    output:
+        scores="results/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.jsonl",
+    log:
+        "logs/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.log",
+    benchmark:
+        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.tsv"
+    conda:
+        "../envs/ipr.yaml"
+    resources:
+        gpu=gpus("score"),
+    params:
+        settings=settings_for("score"),
+    shell:
+        "python scripts/score.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"
+        " --expert-scores {input.expert_scores}"
+        " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"

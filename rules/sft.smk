@@ -1,0 +1,19 @@
+rule sft:
+    input:
+        model="results/models/{model}",
+        train="results/{benchmark}/data/train.jsonl",
+    output:
+        policy=directory("results/{benchmark}/{model}/sft/policy"),
+    log:
+        "logs/{benchmark}/{model}/sft/sft.log",
+    benchmark:
+        "benchmarks/{benchmark}/{model}/sft/sft.tsv"
+    conda:
+        "../envs/ipr.yaml"
+    resources:
+        gpu=gpus("sft"),
+    params:
+        settings=settings_for("sft"),
+    shell:
+        "python scripts/sft.py --benchmark {wildcards.benchmark} --model-dir {input.model}"
+        " --train {input.train} --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

@@ -1,0 +1,242 @@
+"""Workflow-level checks: DAG shape from dry runs, config errors, --lint, snakefmt.
+
+Every snakemake call runs with `--directory <tmp>` so nothing is written into the repository,
+and with `--workflow-profile none` so a local profile cannot change the DAG.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+DAG_CONFIG = REPO / "tests" / "configs" / "dag.yaml"
+DEFAULT_CONFIG = REPO / "config" / "config.yaml"
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str | None:
+    found = BIN / name
+    return str(found) if found.exists() else shutil.which(name)
+
+
+SNAKEMAKE = tool("snakemake")
+pytestmark = pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake not installed")
+
+# tests/configs/dag.yaml: 2 benchmarks x 2 models (one built, one linked) x 2 iterations,
+# shards explore=2, score=3, evaluate=2, methods sft + ipr, one eval split.
+B, M, I, SPLITS = 2, 2, 2, 1
+EXPLORE, SCORE, EVALUATE = 2, 3, 2
+RUNS = 1 + I  # sft + ipr/iter1..iterI, per benchmark x model
+DAG_COUNTS = {
+    "prepare_data": B,
+    "build_model": 1,
+    "link_model": 1,
+    "sft": B * M,
+    "score_expert": B * M * SCORE,
+    "gather_expert_scores": B * M,
+    "explore": B * M * I * EXPLORE,
+    "score": B * M * I * EXPLORE,  # scores/S.jsonl is computed from explore/S.jsonl
+    "build_pairs": B * M * I,
+    "train": B * M * I,
+    "evaluate": B * M * RUNS * SPLITS * EVALUATE,
+    "gather_eval": B * M * RUNS * SPLITS,
+    "report": 1,
+    "all": 1,
+}
+
+# config/config.yaml: 1 benchmark x 1 built model x 2 iterations, shards 2/2/2, sft + ipr.
+DEFAULT_COUNTS = {
+    "prepare_data": 1,
+    "build_model": 1,
+    "sft": 1,
+    "score_expert": 2,
+    "gather_expert_scores": 1,
+    "explore": 4,
+    "score": 4,
+    "build_pairs": 2,
+    "train": 2,
+    "evaluate": 6,
+    "gather_eval": 3,
+    "report": 1,
+    "all": 1,
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "-s", str(SNAKEFILE), "--directory", str(workdir), "--workflow-profile", "none"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=120)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The per-rule counts of the dry run's 'Job stats' table."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "Job stats:")
+    counts = {}
+    for line in lines[start + 3 :]:
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    total = counts.pop("total")
+    assert total == sum(counts.values())
+    return counts
+
+
+def shell_commands(output: str, script: str) -> list[list[str]]:
+    """Argument lists of the printed shell commands that run scripts/<script>."""
+    out = []
+    for line in output.splitlines():
+        if line.startswith("Shell command: ") and f"scripts/{script} " in line:
+            out.append(shlex.split(line.removeprefix("Shell command: ").split(" > ")[0]))
+    return out
+
+
+def arg(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+@pytest.fixture(scope="module")
+def dag_run(tmp_path_factory) -> str:
+    workdir = tmp_path_factory.mktemp("dag")
+    (workdir / "external_model").mkdir()
+    result = snakemake(workdir, "-n", "-p", "--configfile", str(DAG_CONFIG))
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout + result.stderr
+
+
+def test_dag_job_counts(dag_run):
+    assert job_counts(dag_run) == DAG_COUNTS
+
+
+def test_default_config_job_counts(tmp_path):
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", str(DEFAULT_CONFIG))
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert job_counts(result.stdout + result.stderr) == DEFAULT_COUNTS
+
+
+def test_iteration_chain(dag_run):
+    for argv in shell_commands(dag_run, "train_mixed.py"):
+        out = arg(argv, "--out")
+        base, k = re.fullmatch(r"(results/\w+/\w+)/ipr/iter(\d+)/policy", out).groups()
+        expected = f"{base}/sft/policy" if k == "1" else f"{base}/ipr/iter{int(k) - 1}/policy"
+        assert arg(argv, "--policy") == expected
+        assert arg(argv, "--reference") == f"{base}/sft/policy"
+        assert arg(argv, "--pairs") == f"{base}/ipr/iter{k}/pairs.jsonl"
+    for argv in shell_commands(dag_run, "explore.py"):
+        out = arg(argv, "--out")
+        base, k = re.fullmatch(r"(results/\w+/\w+)/ipr/iter(\d+)/explore/\d+\.jsonl", out).groups()
+        expected = f"{base}/sft/policy" if k == "1" else f"{base}/ipr/iter{int(k) - 1}/policy"
+        assert arg(argv, "--policy") == expected
+    for argv in shell_commands(dag_run, "build_pairs.py"):
+        explore, scores = [], []
+        target = None
+        for token in argv:
+            if token.startswith("--"):
+                target = {"--explore": explore, "--scores": scores}.get(token)
+            elif target is not None:
+                target.append(token)
+        assert len(explore) == EXPLORE and len(scores) == EXPLORE
+    corpus = shell_commands(dag_run, "build_model.py")[0]
+    start = corpus.index("--corpus") + 1
+    assert corpus[start : start + 2] == ["results/sql_a/data/train.jsonl", "results/sql_b/data/train.jsonl"]
+
+
+def test_settings_are_single_json_objects(dag_run):
+    expected = {
+        "prepare_data.py": {"seed", "benchmark"},
+        "build_model.py": {"seed", "model"},
+        "sft.py": {"seed", "sft", "benchmark"},
+        "score_expert.py": {"seed", "score", "benchmark"},
+        "explore.py": {"seed", "explore", "benchmark"},
+        "score.py": {"seed", "score", "benchmark"},
+        "build_pairs.py": {"seed", "benchmark", "method"},
+        "train_mixed.py": {"seed", "train", "benchmark", "method"},
+        "evaluate.py": {"seed", "evaluate", "benchmark"},
+    }
+    for script, keys in expected.items():
+        commands = shell_commands(dag_run, script)
+        assert commands, script
+        for argv in commands:
+            settings = json.loads(arg(argv, "--settings"))
+            assert set(settings) == keys, script
+            if "benchmark" in settings:
+                assert settings["benchmark"]["name"] == arg(argv, "--benchmark")
+            if "method" in settings:
+                assert settings["method"]["name"] == "ipr"
+                assert settings["method"]["step_pairs"] is True
+            if "model" in settings:
+                assert settings["model"]["name"] == "tiny"
+
+
+def _broken_config(tmp_path: Path, change) -> Path:
+    config = yaml.safe_load(DAG_CONFIG.read_text())
+    change(config)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(config))
+    (tmp_path / "external_model").mkdir(exist_ok=True)
+    return path
+
+
+def _set_env(config):
+    config["benchmarks"]["sql_b"]["env"] = "sql_embeded"
+
+
+def _set_method(config):
+    config["methods"] = ["sft", "ipr", "ipr_typo"]
+
+
+def _set_missing_path(config):
+    config["models"]["external"]["path"] = "no/such/model"
+
+
+def _set_method_without_settings(config):
+    config["methods"] = ["sft", "eto"]
+
+
+def _set_typo_key(config):
+    config["shards"]["scores"] = 2
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (_set_env, ["config['benchmarks']['sql_b']['env']", "'sql_embeded' is not one of"]),
+        (_set_method, ["config['methods'][2]", "'ipr_typo' is not one of"]),
+        (_set_missing_path, ["config['models']['external']['path']", "'no/such/model' does not exist"]),
+        (_set_method_without_settings, ["'eto'", "config['method_settings']"]),
+        (_set_typo_key, ["config['shards']", "'scores' was unexpected"]),
+    ],
+    ids=["unknown-env", "unknown-method", "missing-model-path", "method-without-settings", "typo-key"],
+)
+def test_bad_config_fails_dry_run(tmp_path, change, expected):
+    result = snakemake(tmp_path, "-n", "--configfile", str(_broken_config(tmp_path, change)))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    errors = [line for line in output.splitlines() if line.startswith("Invalid config:")]
+    assert len(errors) == 1, output
+    for text in expected:
+        assert text in errors[0], output
+    assert "Job stats" not in output
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(tmp_path, "--lint", "--configfile", str(DEFAULT_CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakefmt_is_clean():
+    snakefmt = tool("snakefmt")
+    if snakefmt is None:
+        pytest.skip("snakefmt not installed")
+    result = subprocess.run([snakefmt, "--check", "."], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
