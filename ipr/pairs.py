@@ -56,6 +56,8 @@ def build_pairs(
         expert_rest, agent_rest = expert_messages[prefix:], record["continuation"]
         prompt = expert_messages[:prefix]
         key = (record["task_id"], record["t"])
+        if not agent_rest:  # the agent never acted (its context was already full): nothing to compare
+            continue
         if record["t"] == 1:
             if not outcome_pairs:
                 continue

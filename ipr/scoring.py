@@ -119,7 +119,7 @@ def explore_chunk(
             "task_id": ep.meta["task_id"],
             "t": ep.meta["t"],
             "prefix": ep.meta["prefix"],
-            "agent_action": ep.continuation[0]["content"],
+            "agent_action": ep.continuation[0]["content"] if ep.continuation else "",
             "continuation": ep.continuation,
             "outcome_reward": ep.reward,
             "config_hash": config_hash,

@@ -10,6 +10,7 @@ rule sft:
         "benchmarks/{benchmark}/{model}/sft/sft.tsv"
     conda:
         "../envs/ipr.yaml"
+    threads: 2
     resources:
         gpu=gpus("sft"),
     params:

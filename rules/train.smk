@@ -11,6 +11,7 @@ rule train:
         "benchmarks/{benchmark}/{model}/{method}/iter{iter}/train.tsv"
     conda:
         "../envs/ipr.yaml"
+    threads: 2
     resources:
         gpu=gpus("train"),
     params:

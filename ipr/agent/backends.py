@@ -1,7 +1,8 @@
 """Generation backends behind one interface.
 
 ``generate(prompts, n, ...)`` takes chat conversations and returns, for each prompt, ``n``
-completions (the assistant turn's text). The transformers backend runs left-padded batches with
+completions (the assistant turn's text), or an empty list when the prompt leaves no room for
+``max_new_tokens`` in the model's context (the episode then ends with reward 0). The transformers backend runs left-padded batches with
 the KV cache on CPU or GPU; a vLLM backend (offline ``LLM`` + ``SamplingParams(n=...)``) plugs in
 behind the same interface.
 """
@@ -48,6 +49,7 @@ class TransformersBackend:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.batch_size = batch_size
+        self.max_context = int(getattr(self.model.config, "max_position_embeddings", 1 << 30))
 
     def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
         torch = self.torch
@@ -55,8 +57,10 @@ class TransformersBackend:
             self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
             for p in prompts
         ]
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        fits = [i for i in range(len(texts)) if lengths[i] + max_new_tokens <= self.max_context]
         # Sort by length so each batch pads little; results go back in the caller's order.
-        order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+        order = sorted(fits, key=lambda i: (lengths[i], i))
         results: list[list[str]] = [[] for _ in texts]
         rows_per_batch = max(1, self.batch_size // n)
         for batch_no, start in enumerate(range(0, len(order), rows_per_batch)):

@@ -77,6 +77,10 @@ def run_episodes(
         )
         still_live = []
         for episode, reply in zip(live, replies):
+            if not reply:  # no room left in the model's context: the episode ends unsolved
+                episode.done, episode.meta["context_exhausted"] = True, True
+                bar.update(1)
+                continue
             text = reply[0]
             episode.messages.append({"role": "assistant", "content": text})
             episode.turns += 1

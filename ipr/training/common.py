@@ -1,0 +1,153 @@
+"""Helpers shared by the trainers: atomic model directories, seeding, loading, schedules, batching."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@contextlib.contextmanager
+def atomic_dir(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary directory next to ``out_dir``; on success it replaces ``out_dir``.
+
+    A directory that exists under the final name is therefore always complete.
+    """
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rmdir(old)
+            os.rename(out, old)
+        os.rename(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json_file(path: Path, obj: Any) -> None:
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def load_model(model_dir: str | os.PathLike, device: str | None = None):
+    """Load a causal LM in fp32 (never a guessed dtype: ETO issue #7) and its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    model.config.use_cache = False
+    if device:
+        model.to(device)
+    return model, tokenizer
+
+
+def pick_device(settings: dict) -> str:
+    """``settings["device"]`` ("auto" -> cuda if available, else cpu); also applies ``num_threads``.
+
+    On CPU, two jobs that each use every core slow down by up to 10x (OpenMP oversubscription);
+    ``settings["num_threads"]`` (or OMP_NUM_THREADS) caps this job's share.
+    """
+    import torch
+
+    if settings.get("num_threads"):
+        torch.set_num_threads(int(settings["num_threads"]))
+
+    want = settings.get("device", "auto")
+    if want == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return want
+
+
+def cosine_schedule(optimizer, total_steps: int, warmup_ratio: float):
+    """Linear warmup over ``ceil(warmup_ratio * total_steps)`` steps, then cosine decay to 0."""
+    import torch
+
+    warmup = math.ceil(warmup_ratio * total_steps) if warmup_ratio > 0 else 0
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, generator) -> list[list[int]]:
+    """Batches of similar length, drawn reproducibly from ``generator`` (a ``torch.Generator``).
+
+    Shuffle, stable-sort by length (so equal lengths stay in shuffled order), cut into batches,
+    shuffle the batch order. Padding stays small and each epoch sees a different order.
+    """
+    import torch
+
+    perm = torch.randperm(len(lengths), generator=generator).tolist()
+    perm.sort(key=lambda i: lengths[i])
+    batches = [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
+    order = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in order]
+
+
+def base_and_head(model):
+    """The decoder body and the output projection of a causal LM (to project only loss positions)."""
+    return model.get_decoder(), model.get_output_embeddings()
+
+
+def target_logps(model, input_ids, attention_mask, loss_mask):
+    """Per-sequence SUM of log-probs of the target tokens (``loss_mask == 1``) and their counts.
+
+    The logits are projected only at the positions that predict a target (the vocabulary
+    projection and log-softmax are skipped elsewhere), so masked positions cannot carry gradient.
+    Batches must be right-padded: then no real token can attend to padding under the causal mask,
+    and the forward runs without an explicit attention mask (faster SDPA path, identical values).
+    """
+    import torch
+
+    if bool((attention_mask[:, 0] == 0).any()):
+        raise ValueError("target_logps expects right-padded batches")
+    body, head = base_and_head(model)
+    hidden = body(input_ids=input_ids, attention_mask=None, use_cache=False).last_hidden_state
+    select = loss_mask[:, 1:].bool() & attention_mask[:, 1:].bool()
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(select)[select]
+    logits = head(hidden[:, :-1][select]).float()
+    targets = input_ids[:, 1:][select]
+    token_logps = torch.log_softmax(logits, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
+    sums = torch.zeros(input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
+    sums = sums.index_add(0, rows, token_logps)
+    counts = select.sum(dim=1)
+    return sums, counts
+
+
+def logps_from_logits(logits, input_ids, loss_mask):
+    """Reference formula on full logits ``[B, T, V]``: per-sequence sum of target log-probs."""
+    import torch
+
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    tok = logp.gather(2, input_ids[:, 1:].unsqueeze(2)).squeeze(2)
+    return (tok * loss_mask[:, 1:].to(tok.dtype)).sum(dim=1)

@@ -1,0 +1,27 @@
+"""Shared tiny corpus, conversations and model settings for the training tests."""
+
+import random
+
+SETTINGS = dict(vocab_size=400, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512, chat_template="chatml")
+SYSTEM = {"role": "system", "content": "You are an SQL agent. Answer with Thought: and Action: lines."}
+
+
+def conversation(i: int) -> list[dict]:
+    rng = random.Random(i)
+    table = rng.choice(["users", "orders", "items"])
+    return [
+        SYSTEM,
+        {"role": "user", "content": f"How many rows are in {table} with id {rng.randint(1, 50)}?"},
+        {"role": "assistant", "content": f"Thought: list the tables.\nAction: ```sql\nSHOW TABLES\n```"},
+        {"role": "user", "content": f"Observation: [('{table}',), ('other',)]"},
+        {"role": "assistant", "content": f"Thought: count.\nAction: ```sql\nSELECT COUNT(*) FROM {table}\n```"},
+        {"role": "user", "content": f"Observation: [({rng.randint(1, 9)},)]"},
+        {"role": "assistant", "content": "Thought: done.\nAction: submit"},
+    ]
+
+
+def corpus(n: int = 40):
+    for i in range(n):
+        for m in conversation(i):
+            yield m["content"]
