@@ -124,7 +124,7 @@ def validate(record: Any, kind: str, path: str | os.PathLike = "<record>", line:
         raise RecordError(path, line, "<record>", f"expected a JSON object, got {type(record).__name__}")
     for field, spec in SCHEMAS[kind].items():
         if field not in record:
-            raise RecordError(path, line, field, f"missing (a {kind} record needs it)")
+            raise RecordError(path, line, field, f"missing (required in {kind} records)")
         problem = _check_field(spec, record[field])
         if problem:
             raise RecordError(path, line, field, problem)

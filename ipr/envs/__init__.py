@@ -8,20 +8,11 @@ from ipr.envs.base import Env, StepResult
 
 ENVS = ("sql_embedded",)
 
-_SQL_HEADER = """You are a SQL agent. Answer the question by querying the database. Each turn, write one line "Thought: <short reasoning>" and then "Action: " followed by either a ```sql block holding one query, or submit once the last query result answers the question. SHOW TABLES lists the tables and DESC <table> shows its columns.
+# Kept short: it is in every prompt, and a tiny model pays for every token of it.
+_SQL_HEADER = """You are a SQL agent. Each turn, write "Thought: <reason>", then "Action: " and either a ```sql block with one query, or submit when the last result answers the question. SHOW TABLES and DESC <table> show the schema.
 Example:
 Database: pet_clinic
 Question: How many dogs are there?
-Thought: I should see which tables exist.
-Action: ```sql
-SHOW TABLES
-```
-Observation: [('owner',), ('pet',)]
-Thought: I need the columns of pet.
-Action: ```sql
-DESC pet
-```
-Observation: [('pet_id', 'int', 'NO', 'PRI', None, ''), ('species', 'text', 'YES', '', None, ''), ('owner_id', 'int', 'YES', 'MUL', None, '')]
 Thought: Now I can write the query.
 Action: ```sql
 SELECT COUNT(*) FROM pet WHERE species = 'dog'

@@ -6,9 +6,11 @@ three difficulties (easy: filter/count; medium: join/group by/order by; hard: mu
 having) each have 2-3 wordings and a gold SQL pattern; their parameters come from the data and are
 kept only when the gold query returns a short, non-trivial answer.
 
-Splits: for every template the parameter values ("keys") are partitioned, so test questions use
-values never seen in train; six templates are held out of train entirely (they make up 30% of the
-test split with the default settings). Everything is deterministic for a seed: string-seeded
+Splits: no test question appears in train. For every template, 30% of the parameter values
+("keys") are reserved for test; test questions are drawn from the (value, wording) combinations
+train did not use, so some test questions ask about a value train never saw, others about a seen
+value in a new wording. Six templates are held out of train entirely (about 30% of the test split
+with the default settings). The mix keeps a small model's test reward learnable but well below 1. Everything is deterministic for a seed: string-seeded
 ``random.Random`` instances, sorted candidate lists, no set iteration, no clock.
 """
 
@@ -303,6 +305,54 @@ TEMPLATES: tuple[Template, ...] = (
              ("course", "grade")),
 )
 
+
+# Templates whose parameters are schema words (aggregate, column, table, order), not cell values:
+# answering them means mapping question words to SQL, as much of Spider does, with no value to copy.
+_AGGREGATES = "(VALUES ('AVG', 'average'), ('MAX', 'maximum'), ('MIN', 'minimum'))"
+_DIRECTIONS = "(VALUES ('DESC', 'highest'), ('ASC', 'lowest'))"
+_NUMERIC = {  # db -> (table, plural, singular, name column, numeric column, its words)
+    "concert_singer": [("singer", "singers", "singer", "name", "age", "age"),
+                       ("stadium", "stadiums", "stadium", "name", "capacity", "capacity"),
+                       ("concert", "concerts", "concert", "concert_name", "year", "year")],
+    "library": [("book", "books", "book", "title", "year", "publication year"),
+                ("member", "members", "member", "name", "join_year", "join year"),
+                ("loan", "loans", "loan", "loan_id", "days", "number of days")],
+    "store": [("product", "products", "product", "name", "price", "price"),
+              ("orders", "orders", "order", "order_id", "quantity", "quantity")],
+    "university": [("student", "students", "student", "name", "age", "age"),
+                   ("course", "courses", "course", "title", "credits", "credits"),
+                   ("enrollment", "enrollments", "enrollment", "student_id", "grade", "grade")],
+}
+
+
+def _numeric_values(db: str) -> str:
+    rows = ", ".join("(" + ", ".join(f"'{v}'" for v in row) + ")" for row in _NUMERIC[db])
+    return f"(VALUES {rows})"
+
+
+def _schema_templates(db: str) -> tuple[Template, ...]:
+    stat = Template(
+        f"{db}_column_stat", db, "easy",
+        ("What is the {agg_word} {col_word} of all {plural}?", "Find the {agg_word} {col_word} over all {plural}.",
+         "Show the {agg_word} {col_word} among the {plural}."),
+        "SELECT {agg}({col}) FROM {tbl}",
+        f"SELECT a.column1, a.column2, c.* FROM {_AGGREGATES} AS a, "
+        f"(SELECT column1 AS tbl, column2 AS plural, column5 AS col, column6 AS col_word FROM {_numeric_values(db)}) AS c",
+        ("agg", "agg_word", "tbl", "plural", "col", "col_word"))
+    top = Template(
+        f"{db}_top_by", db, "medium",
+        ("Which {singular} has the {dir_word} {col_word}? Give its {name_col}.",
+         "Give the {name_col} of the {singular} with the {dir_word} {col_word}."),
+        "SELECT {name_col} FROM {tbl} ORDER BY {col} {dir} LIMIT 1",
+        f"SELECT d.column1, d.column2, c.* FROM {_DIRECTIONS} AS d, "
+        f"(SELECT column1 AS tbl, column3 AS singular, column4 AS name_col, column5 AS col, column6 AS col_word "
+        f"FROM {_numeric_values(db)}) AS c",
+        ("dir", "dir_word", "tbl", "singular", "name_col", "col", "col_word"))
+    return stat, top
+
+
+TEMPLATES = TEMPLATES + tuple(t for db in _NUMERIC for t in _schema_templates(db))
+
 DATABASES = tuple(SCHEMAS)
 
 
@@ -345,11 +395,18 @@ def _template_items(conn: sqlite3.Connection, template: Template, seed: int, n_t
     else:
         n_test_keys = max(1, round(TEST_KEY_FRACTION * len(candidates)))
         test_keys, train_keys = candidates[:n_test_keys], candidates[n_test_keys:]
+    wordings = range(len(template.wordings))
+    train_combos = _pick(rng, [(key, w) for key in range(len(train_keys)) for w in wordings], n_train)
+    def frozen(params: dict) -> tuple:
+        return tuple(sorted(params.items()))
+
+    used = {(frozen(train_keys[i]), w) for i, w in train_combos}
+    test_pool = test_keys + train_keys  # reserved values first, then train's values in unused wordings
+    test_combos = [(i, w) for i in range(len(test_pool)) for w in wordings if (frozen(test_pool[i]), w) not in used]
     out = {}
-    for split, keys, n in (("train", train_keys, n_train), ("test", test_keys, n_test)):
-        combos = [(i, w) for i in range(len(keys)) for w in range(len(template.wordings))]
+    for split, keys, combos in (("train", train_keys, train_combos), ("test", test_pool, _pick(rng, test_combos, n_test))):
         items = []
-        for i, w in _pick(rng, combos, n):
+        for i, w in combos:
             params = keys[i]
             items.append({
                 "db": template.db,
