@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 import sys
 import zlib
@@ -64,9 +63,7 @@ def add_shard_args(p: argparse.ArgumentParser) -> None:
 
 
 def setup(seed: int | None = None) -> None:
-    """Offline hub, quiet logs with timestamps, seeded RNGs, sane CPU thread counts."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    """Logs with timestamps and seeded RNGs (the hub is off: see ipr/__init__.py)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     if seed is not None:
@@ -74,10 +71,7 @@ def setup(seed: int | None = None) -> None:
         try:
             import torch
 
-            torch.manual_seed(seed)
-            threads = os.environ.get("IPR_THREADS") or os.environ.get("SNAKEMAKE_THREADS")
-            if threads:
-                torch.set_num_threads(int(threads))
+            torch.manual_seed(seed)  # threads: torch follows OMP_NUM_THREADS, which Snakemake sets per job
         except ImportError:
             pass
 

@@ -1,6 +1,5 @@
 """Exploration (one shard): from every expert prefix, the policy acts greedily and finishes the episode."""
 
-from functools import partial
 from pathlib import Path
 
 from ipr import scoring

@@ -13,7 +13,7 @@ def conversation(i: int) -> list[dict]:
     return [
         SYSTEM,
         {"role": "user", "content": f"How many rows are in {table} with id {rng.randint(1, 50)}?"},
-        {"role": "assistant", "content": f"Thought: list the tables.\nAction: ```sql\nSHOW TABLES\n```"},
+        {"role": "assistant", "content": "Thought: list the tables.\nAction: ```sql\nSHOW TABLES\n```"},
         {"role": "user", "content": f"Observation: [('{table}',), ('other',)]"},
         {"role": "assistant", "content": f"Thought: count.\nAction: ```sql\nSELECT COUNT(*) FROM {table}\n```"},
         {"role": "user", "content": f"Observation: [({rng.randint(1, 9)},)]"},

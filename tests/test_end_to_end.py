@@ -60,7 +60,7 @@ def test_whole_workflow_runs_and_reports(tmp_path):
     # A barely trained agent fails where the expert succeeds: every explored task gives an outcome pair.
     assert sum(p["kind"] == "outcome" for p in pairs) == len(explored_tasks)
     metrics = json.loads((results / "sql_embedded/tiny/ipr/iter1/policy/metrics.json").read_text())
-    assert metrics.get("pairs", len(pairs)) == len(pairs)
+    assert metrics["num_pairs"] == len(pairs)
 
     leftovers = [p for p in results.rglob("*") if p.name.endswith((".partial", ".tmp")) or p.name.startswith(".")]
     assert leftovers == []

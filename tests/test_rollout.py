@@ -5,7 +5,7 @@ import pytest
 
 from ipr.agent.prompts import parse_action
 from ipr.agent.rollout import Episode, Sampling, run_episodes
-from ipr.envs import generate, make_env
+from ipr.envs import generate
 from ipr.scoring import EnvSpec, expert_states
 
 

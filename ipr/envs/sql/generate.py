@@ -9,7 +9,7 @@ kept only when the gold query returns a short, non-trivial answer.
 Splits: no test question appears in train. For every template, 30% of the parameter values
 ("keys") are reserved for test; test questions are drawn from the (value, wording) combinations
 train did not use, so some test questions ask about a value train never saw, others about a seen
-value in a new wording. Six templates are held out of train entirely (about 30% of the test split
+value in a new wording. Six templates are held out of train entirely (about 20% of the test split
 with the default settings). The mix keeps a small model's test reward learnable but well below 1. Everything is deterministic for a seed: string-seeded
 ``random.Random`` instances, sorted candidate lists, no set iteration, no clock.
 """
