@@ -62,7 +62,8 @@ def test_whole_workflow_runs_and_reports(tmp_path):
     metrics = json.loads((results / "sql_embedded/tiny/ipr/iter1/policy/metrics.json").read_text())
     assert metrics["num_pairs"] == len(pairs)
 
-    leftovers = [p for p in results.rglob("*") if p.name.endswith((".partial", ".tmp")) or p.name.startswith(".")]
+    leftovers = [p for p in results.rglob("*") if p.name.endswith((".partial", ".tmp", ".staging", ".link"))
+                 or (p.name.startswith(".") and p.name != ".snakemake_timestamp")]
     assert leftovers == []
 
     dry = subprocess.run([*SNAKEMAKE, "-n", "--workflow-profile", "none"], cwd=run_dir, capture_output=True, text=True)

@@ -48,10 +48,13 @@ def train_sft(model_dir, out_dir, conversations: list[list[dict]], settings: dic
     device = pick_device(settings)
     model, tokenizer = load_model(model_dir, device)
     max_length = settings.get("max_length")
+    loss_on_all = settings.get("loss_on", "assistant") == "all"
 
     examples, n_truncated, n_empty = [], 0, 0
     for conv in conversations:
         ids, mask = encode_messages(tokenizer, conv)
+        if loss_on_all:  # language-model pretraining: every token is a target
+            mask = [1] * len(ids)
         ids, mask, cut = truncate(ids, mask, max_length)
         n_truncated += cut
         if sum(mask[1:]) == 0:
