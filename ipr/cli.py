@@ -62,6 +62,19 @@ def add_shard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-shards", type=int, default=1)
 
 
+def rollout_parser(description: str, model_flag: str, sharded: bool = True) -> argparse.ArgumentParser:
+    """Arguments of the stages that play episodes: benchmark, model, tasks, env assets, output."""
+    p = parser(description)
+    if sharded:
+        add_shard_args(p)
+    p.add_argument("--benchmark", required=True, help="benchmark name (a key of config 'benchmarks')")
+    p.add_argument(f"--{model_flag}", required=True, type=Path, help="model directory that generates")
+    p.add_argument("--tasks", required=True, type=Path, help="trajectory records (data/<split>.jsonl)")
+    p.add_argument("--assets", required=True, type=Path, help="the benchmark's environment assets")
+    p.add_argument("--out", required=True, type=Path)
+    return p
+
+
 def setup(seed: int | None = None) -> None:
     """Logs with timestamps and seeded RNGs (the hub is off: see ipr/__init__.py)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",

@@ -262,7 +262,7 @@ def settings_json(stage, wildcards):
     Keys: "seed"; the stage's config section under its own name (sft, explore, score, train,
     evaluate); "benchmark" (the config["benchmarks"] entry plus "name") for benchmark-dependent
     stages; "method" (the config["method_settings"] entry plus "name") for build_pairs and train;
-    "model" (the config["models"] entry plus "name") for build_model.
+    "model" (the config["models"] entry plus "name") and "envs" (benchmark -> env) for build_model.
     """
     section = {
         "prepare_data": None,
@@ -282,6 +282,8 @@ def settings_json(stage, wildcards):
         out[section[stage]] = config[section[stage]]
     if stage == "build_model":
         out["model"] = dict(config["models"][wildcards.model], name=wildcards.model)
+        # Environment family of each benchmark, to render the corpus with the right prompt header.
+        out["envs"] = {b: config["benchmarks"][b]["env"] for b in BENCHMARKS}
     else:
         b = wildcards.benchmark
         out["benchmark"] = dict(config["benchmarks"][b], name=b)

@@ -1,20 +1,30 @@
-"""Build the embedded tiny base model offline: a BPE tokenizer trained on the benchmarks' own text."""
+"""Build the embedded tiny base model offline: a BPE tokenizer trained on the benchmarks' own text,
+a small Qwen2 config, and (optionally) causal-LM pretraining on the train conversations."""
 
+import shutil
 from pathlib import Path
 
+from ipr.agent.prompts import with_header
 from ipr.cli import parser, run, setup
 from ipr.envs import ENVS, header
 from ipr.records import read_jsonl
+from ipr.training.sft import train_sft
 from ipr.training.tiny_model import build_tiny_model
 
 
-def corpus(paths):
-    for env_name in ENVS:  # the system header is in every prompt
-        yield header(env_name)
+def conversations(paths, envs):
+    """Every train trajectory with its benchmark's prompt header, as the agent will see it."""
     for path in paths:
         for record in read_jsonl(path, "trajectory"):
-            for message in record["messages"]:
-                yield message["content"]
+            yield with_header(envs[record["benchmark"]], record["messages"])
+
+
+def corpus(paths, envs):
+    for env_name in ENVS:  # the system header is in every prompt
+        yield header(env_name)
+    for conversation in conversations(paths, envs):
+        for message in conversation[1:]:
+            yield message["content"]
 
 
 def main():
@@ -23,9 +33,19 @@ def main():
     p.add_argument("--corpus", nargs="+", required=True, type=Path, help="train.jsonl of every benchmark")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
-    seed = args.settings.get("seed", 0)
+    settings = args.settings
+    seed, model, envs = settings.get("seed", 0), settings.section("model"), settings.section("envs")
     setup(seed)
-    build_tiny_model(args.out, corpus(args.corpus), args.settings.section("model"), seed)
+    if "pretrain" not in model:
+        build_tiny_model(args.out, corpus(args.corpus, envs), model, seed)
+        return
+    initial = args.out.with_name(f".{args.out.name}.init")
+    shutil.rmtree(initial, ignore_errors=True)
+    build_tiny_model(initial, corpus(args.corpus, envs), model, seed)
+    stage = dict(model["pretrain"], loss_on="all")
+    metrics = train_sft(initial, args.out, list(conversations(args.corpus, envs)), stage, seed)
+    shutil.rmtree(initial)
+    print(f"pretrained {metrics['steps']} steps, final token loss {metrics['final_loss']}")
 
 
 if __name__ == "__main__":

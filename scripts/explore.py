@@ -1,21 +1,13 @@
 """Exploration (one shard): from every expert prefix, the policy acts greedily and finishes the episode."""
 
-from pathlib import Path
-
 from ipr import scoring
-from ipr.cli import (add_shard_args, backend, chunk_seed, env_spec, load_tasks, parser, run, sampling,
-                     select_tasks, setup)
+from ipr.cli import (backend, chunk_seed, env_spec, load_tasks, run, sampling,
+                     select_tasks, setup, rollout_parser)
 from ipr.records import ResumableWriter, config_hash
 
 
 def main():
-    p = parser(__doc__)
-    add_shard_args(p)
-    p.add_argument("--benchmark", required=True)
-    p.add_argument("--policy", required=True, type=Path)
-    p.add_argument("--tasks", required=True, type=Path)
-    p.add_argument("--assets", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
+    p = rollout_parser(__doc__, "policy")
     args = p.parse_args()
     settings, stage = args.settings, args.settings.stage
     seed = settings.get("seed", 0)

@@ -4,19 +4,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from ipr import scoring
-from ipr.cli import backend, chunk_seed, env_spec, load_tasks, parser, run, sampling, setup
+from ipr.cli import rollout_parser, backend, chunk_seed, env_spec, load_tasks, run, sampling, setup
 from ipr.records import ResumableWriter, config_hash, load_jsonl
 
 
 def main():
-    p = parser(__doc__)
-    p.add_argument("--benchmark", required=True)
-    p.add_argument("--scorer", required=True, type=Path)
-    p.add_argument("--tasks", required=True, type=Path)
-    p.add_argument("--assets", required=True, type=Path)
+    p = rollout_parser(__doc__, "scorer", sharded=False)
     p.add_argument("--explore", required=True, type=Path, help="this shard's exploration records")
     p.add_argument("--expert-scores", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings, stage = args.settings, args.settings.stage
     seed = settings.get("seed", 0)

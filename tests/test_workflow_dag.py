@@ -154,7 +154,7 @@ def test_iteration_chain(dag_run):
 def test_settings_are_single_json_objects(dag_run):
     expected = {
         "prepare_data.py": {"seed", "benchmark"},
-        "build_model.py": {"seed", "model"},
+        "build_model.py": {"seed", "model", "envs"},
         "sft.py": {"seed", "sft", "benchmark"},
         "score_expert.py": {"seed", "score", "benchmark"},
         "explore.py": {"seed", "explore", "benchmark"},

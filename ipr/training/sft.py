@@ -38,7 +38,7 @@ def train_sft(model_dir, out_dir, conversations: list[list[dict]], settings: dic
 
     ``settings``: epochs, learning_rate, batch_size, warmup_ratio, max_length; optional
     max_grad_norm (1.0), weight_decay (0.0), device ("auto"), num_threads (torch default),
-    progress (True).
+    progress (True), loss_on ("assistant", or "all" for language-model pretraining).
     Returns the metrics dict that is also written to ``out_dir/metrics.json``.
     """
     import torch
