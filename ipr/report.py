@@ -122,6 +122,7 @@ def reward_figure(rows: list[dict], path: str | Path) -> None:
                 points.sort(key=lambda r: r["iteration"])
                 ax.plot([p["iteration"] for p in points], [p["reward"] for p in points], marker="o",
                         label=f"{model} {method}")
+        ax.set_xticks(sorted({r["iteration"] for r in mine}))
         ax.set_title(benchmark)
         ax.set_xlabel("iteration (0 = SFT)")
         ax.set_ylabel("average reward")
