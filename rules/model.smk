@@ -11,6 +11,7 @@ rule build_model:
         model=alternation(BUILT_MODELS),
     conda:
         "../envs/ipr.yaml"
+    threads: 2
     params:
         settings=settings_for("build_model"),
     shell:
