@@ -45,7 +45,6 @@ rule score:
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
         explore="results/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.jsonl",
-        expert_scores="results/{benchmark}/{model}/expert_scores.jsonl",
     output:
         scores="results/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.jsonl",
     log:
@@ -61,5 +60,4 @@ rule score:
     shell:
         "python scripts/score.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"
-        " --expert-scores {input.expert_scores}"
         " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"

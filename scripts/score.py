@@ -11,13 +11,11 @@ from ipr.records import ResumableWriter, config_hash, load_jsonl
 def main():
     p = rollout_parser(__doc__, "scorer", sharded=False)
     p.add_argument("--explore", required=True, type=Path, help="this shard's exploration records")
-    p.add_argument("--expert-scores", required=True, type=Path)
     args = p.parse_args()
     settings, stage = args.settings, args.settings.stage
     seed = settings.get("seed", 0)
     setup(seed)
     explored = load_jsonl(args.explore, "explore")
-    load_jsonl(args.expert_scores, "score")  # validated here so a bad file fails before sampling
     tasks_by_id = {t["task_id"]: t for t in load_tasks(args.tasks)}
     requests = scoring.agent_requests(explored, tasks_by_id, stage.get("only_candidates", True))
     by_task = defaultdict(list)
