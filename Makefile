@@ -6,8 +6,18 @@ export HF_HUB_OFFLINE := 1
 export DS_ACCELERATOR := cpu
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test lint
+.PHONY: install system run test lint
 install: $(VENV)/.installed
+
+# Debian packages for the real services the tests start (database server, Slurm). Needs root or sudo.
+SYSTEM_PACKAGES := $(shell grep -v '^\s*\#' system-packages.txt | xargs)
+system:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing system packages: $$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # torch first and exact: pip then takes the CPU wheel; a looser spec pulls a multi-GB CUDA build.
 $(VENV)/.installed: requirements-cpu.txt pyproject.toml
@@ -21,7 +31,7 @@ $(VENV)/.installed: requirements-cpu.txt pyproject.toml
 run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
 	$(ACTIVATE) && snakemake --profile profiles/local
 
-test: install  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
+test: install system  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
 	$(ACTIVATE) && python -m pytest
 
 lint: install
