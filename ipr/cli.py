@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ipr.records import RecordError, load_jsonl
+from ipr.records import RecordError, ResumableWriter, config_hash, load_jsonl
 
 log = logging.getLogger("ipr")
 
@@ -73,6 +73,51 @@ def rollout_parser(description: str, model_flag: str, sharded: bool = True) -> a
     p.add_argument("--assets", required=True, type=Path, help="the benchmark's environment assets")
     p.add_argument("--out", required=True, type=Path)
     return p
+
+
+class RolloutStage:
+    """A parsed rollout stage (explore, score, evaluate): settings, seed, environment, a generation
+    backend loaded on first use, and a resumable writer of its output records."""
+
+    def __init__(self, args: argparse.Namespace, model_dir: Path, record_kind: str):
+        self.args, self.model_dir = args, model_dir
+        self.settings: Settings = args.settings
+        self.stage = self.settings.stage
+        self.seed = self.settings.get("seed", 0)
+        setup(self.seed)
+        self.env = env_spec(self.settings, args.assets)
+        self.writer = ResumableWriter(args.out, record_kind)
+        self._generator = None
+
+    @property
+    def generator(self):
+        """The backend; a shard whose records are all written again never loads the model."""
+        if self._generator is None:
+            self._generator = backend(self.settings, self.model_dir)
+        return self._generator
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.settings)
+
+    def tasks(self, max_tasks: int | None = None) -> list[dict]:
+        """This shard's tasks (the first ``max_tasks`` by id, then every num_shards-th)."""
+        return select_tasks(load_tasks(self.args.tasks), max_tasks, self.args.shard, self.args.num_shards)
+
+    def sampling(self, greedy: bool):
+        return sampling(self.settings, greedy)
+
+    def chunk_seed(self, chunk: list[dict], salt: str) -> int:
+        return chunk_seed(self.seed, chunk, salt)
+
+    def run_chunks(self, tasks: list[dict], ids_of: Callable[[dict], list[str]],
+                   work: Callable[[list[dict], int], list[dict]], chunk_tasks: int) -> list[str]:
+        """Run ``work`` on every chunk not yet written, then publish the records in task order."""
+        from ipr.scoring import process_in_chunks
+
+        order = process_in_chunks(self.writer, tasks, ids_of, work, self.stage.get("chunk_tasks", chunk_tasks))
+        self.writer.finish(order)
+        return order
 
 
 def setup(seed: int | None = None) -> None:
