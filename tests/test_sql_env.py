@@ -141,7 +141,7 @@ def test_runaway_query_is_interrupted(bench, env):
 
 def test_row_limit(bench, env):
     env.reset(_task(bench))
-    query = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5000) SELECT x FROM c"
+    query = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 20000) SELECT x FROM c"
     observation = env.step(sql(query)).observation
     assert observation.startswith("Error executing query:") and "row limit" in observation
     assert env.snapshot().last_rows is None

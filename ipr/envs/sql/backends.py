@@ -9,7 +9,8 @@ changes nothing; each statement has a time limit; a result with more than ``ROW_
 error (so a runaway cross join cannot flood memory); no state survives from one episode to the next.
 
 * :class:`SqliteBackend`: read-only SQLite files (``mode=ro`` URI + an authorizer that allows only
-  reads + a progress-handler deadline). ``SHOW TABLES``/``DESC`` come from a ``<db>.mysql.json``
+  reads + a progress-handler deadline), with a ``utf8mb4_general_ci`` collation registered for the
+  text columns of converted MySQL dumps (case- and accent-insensitive, trailing spaces ignored). ``SHOW TABLES``/``DESC`` come from a ``<db>.mysql.json``
   sidecar written by :mod:`ipr.envs.sql.dump` when present, else from SQLite's own schema.
 * :class:`MysqlBackend`: a MySQL-compatible server reached as a read-only user (SELECT/SHOW VIEW
   grants only), ``max_statement_time`` and ``sql_select_limit`` per session, and a statement guard
@@ -24,11 +25,13 @@ import os
 import re
 import sqlite3
 import time
+import unicodedata
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 TIME_LIMIT_S = 2.0
-ROW_LIMIT = 1000
+ROW_LIMIT = 10_000  # InterCode has no cap; the largest gold result on Spider-dev has 1,860 rows
 
 
 class QueryError(Exception):
@@ -47,6 +50,22 @@ def _authorizer(action: int, *_: Any) -> int:
     return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
 
 
+GENERAL_CI = "utf8mb4_general_ci"
+
+
+@lru_cache(maxsize=65536)
+def _general_ci_key(text: str) -> str:
+    """MySQL's utf8mb4_general_ci, approximately: accents and case folded, trailing spaces ignored (PAD SPACE)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().rstrip(" ")
+
+
+def general_ci(a: str, b: str) -> int:
+    """SQLite collation ``utf8mb4_general_ci`` (declared on the text columns of converted dumps)."""
+    ka, kb = _general_ci_key(a), _general_ci_key(b)
+    return (ka > kb) - (ka < kb)
+
+
 def _mysql_type(declared: str) -> str:
     declared = declared.upper()
     if "INT" in declared:
@@ -62,6 +81,7 @@ class _SqliteDatabase:
     def __init__(self, path: Path):
         self.path = path
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn.create_collation(GENERAL_CI, general_ci)
         sidecar = path.with_suffix(".mysql.json")
         if sidecar.is_file():
             schema = json.loads(sidecar.read_text())
@@ -119,8 +139,13 @@ class SqliteBackend:
     def __init__(self, dbs_dir: str | Path):
         self.dbs_dir = Path(dbs_dir)
 
+    def _file(self, db: str) -> Path:
+        """The database file; names are case-insensitive like MySQL with lower_case_table_names=1."""
+        path = self.dbs_dir / f"{db}.sqlite"
+        return path if path.is_file() else self.dbs_dir / f"{db.lower()}.sqlite"
+
     def _database(self, db: str) -> _SqliteDatabase:
-        path = (self.dbs_dir / f"{db}.sqlite").resolve()
+        path = self._file(db).resolve()
         try:
             stat = path.stat()
         except FileNotFoundError:
@@ -132,7 +157,7 @@ class SqliteBackend:
         return database
 
     def has_database(self, db: str) -> bool:
-        return bool(re.fullmatch(r"\w+", db)) and (self.dbs_dir / f"{db}.sqlite").is_file()
+        return bool(re.fullmatch(r"\w+", db)) and self._file(db).is_file()
 
     def show_tables(self, db: str) -> tuple:
         return tuple(self._database(db).table_rows)
@@ -171,6 +196,7 @@ class MysqlBackend:
     """A MySQL-compatible server. ``settings``: ``socket`` or ``host``/``port``, ``user``, ``password``."""
 
     name = "mysql"
+    cache_gold = False  # see ipr.envs.sql.env.gold_rows
 
     def __init__(self, settings: dict, databases: list[str] | None = None):
         self.settings = dict(settings)

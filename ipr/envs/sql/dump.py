@@ -4,8 +4,9 @@ Each database becomes ``<out_dir>/<db>.sqlite`` plus ``<out_dir>/<db>.mysql.json
 schema (table names as ``SHOW TABLES`` lists them under ``lower_case_table_names=1``, and the rows
 ``DESC <table>`` gives on MySQL 8) for the SHOW TABLES / DESC shims of the sqlite backend.
 
-Text columns (``char``, ``varchar``, ``text``) get ``COLLATE NOCASE`` to mimic ``utf8mb4_general_ci``
-(ASCII case folding only). Keys, indexes, engines and charsets are dropped; rows are inserted in dump
+Text columns (``char``, ``varchar``, ``text``) get ``COLLATE utf8mb4_general_ci``, a collation that
+:class:`ipr.envs.sql.backends.SqliteBackend` registers (case and accents folded, trailing spaces
+ignored, as MySQL compares them); other SQLite tools cannot query those columns without it. Keys, indexes, engines and charsets are dropped; rows are inserted in dump
 order (the MySQL primary-key order). Bad input is one error naming the dump file, line and problem.
 """
 
@@ -15,6 +16,8 @@ import json
 import re
 import sqlite3
 from pathlib import Path
+
+from ipr.envs.sql.backends import GENERAL_CI, general_ci
 
 _CREATE_DB = re.compile(r"^CREATE DATABASE\s+(?:IF NOT EXISTS\s+)?`([^`]+)`", re.IGNORECASE)
 _USE = re.compile(r"^USE\s+`([^`]+)`\s*;", re.IGNORECASE)
@@ -92,7 +95,7 @@ class _Table:
     def sqlite_ddl(self) -> str:
         parts = []
         for column, declared, _ in self.columns:
-            collate = " COLLATE NOCASE" if declared.lower().split("(")[0] in _TEXT_TYPES else ""
+            collate = f" COLLATE {GENERAL_CI}" if declared.lower().split("(")[0] in _TEXT_TYPES else ""
             parts.append(f'"{column}" {declared}{collate}')
         return f'CREATE TABLE "{self.name}" ({", ".join(parts)})'
 
@@ -163,6 +166,7 @@ def convert_dump(dump_path: str | Path, out_dir: str | Path) -> list[str]:
         partial = path.with_suffix(".sqlite.partial")
         partial.unlink(missing_ok=True)
         conn = sqlite3.connect(partial)
+        conn.create_collation(GENERAL_CI, general_ci)
         with conn:
             for key, tab in tables.items():
                 conn.execute(tab.sqlite_ddl())

@@ -36,7 +36,14 @@ _GOLD: dict[tuple, tuple] = {}
 
 
 def gold_rows(backend, db: str, gold: str) -> tuple:
-    """The gold query's rows on ``backend``, computed once per process (and database version)."""
+    """The gold query's rows on ``backend``, computed once per process (and database version).
+
+    A server backend (``cache_gold = False``) runs the gold query anew each time, right after the
+    agent's query in the same session, as InterCode does at submit: MySQL breaks ties under
+    ``ORDER BY ... LIMIT`` differently from one session or plan to the next.
+    """
+    if not getattr(backend, "cache_gold", True):
+        return backend.execute(db, gold)
     key = (type(backend).__name__, backend.version(), db, gold)
     if key not in _GOLD:
         _GOLD[key] = backend.execute(db, gold)

@@ -129,8 +129,24 @@ class MariaDBServer:
         if result.returncode != 0:
             raise RuntimeError(f"loading {dump_path} into MariaDB failed: {result.stderr.strip()}")
         self.databases = [name.lower() for name in dump_databases(text)]
+        self._analyze()
         self._create_readonly_user()
         return self.databases
+
+    def _analyze(self) -> None:
+        """Settle the optimizer statistics now: InnoDB recomputes them in the background after a bulk
+        load, and a plan that changes mid-run breaks ties differently (the same query, other rows)."""
+        conn = self.admin()
+        try:
+            with conn.cursor() as cur:
+                for name in self.databases:
+                    cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (name,))
+                    tables = [f"`{name}`.`{row[0]}`" for row in cur.fetchall()]
+                    if tables:
+                        cur.execute(f"ANALYZE TABLE {', '.join(tables)}")
+                        cur.fetchall()
+        finally:
+            conn.close()
 
     def _create_readonly_user(self) -> None:
         conn = self.admin()
