@@ -187,8 +187,11 @@ def _strip_strings(query: str) -> str:
 
 
 def mysql_desc_row(row: tuple) -> tuple:
-    """A MariaDB ``DESC`` row as MySQL 8 shows it (InterCode's server): no integer display width."""
+    """A MariaDB ``DESC`` row as MySQL 8 shows it (InterCode's server): no integer display width,
+    ``CURRENT_TIMESTAMP`` defaults marked ``DEFAULT_GENERATED``."""
     field, kind, null, key, default, extra = row
+    if default == "current_timestamp()":  # MariaDB's spelling of MySQL 8's generated default
+        default, extra = "CURRENT_TIMESTAMP", extra or "DEFAULT_GENERATED"
     return (field, _INT_WIDTH.sub(r"\1", kind), null, key, default, extra)
 
 

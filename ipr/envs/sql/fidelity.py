@@ -163,7 +163,7 @@ def measure(tasks: list[dict], db_tables: list[dict], backends: dict, max_turns:
             kinds[label] += 1
             examples.setdefault(label, []).append(task.get("source_index", task["gold"]))
     return {"tasks": len(tasks), "backends": summary, "applicable": dict(applicable), "agree": agree,
-            "disagreement_kinds": dict(kinds.most_common()), "examples": {k: v[:5] for k, v in examples.items()}}
+            "disagreement_kinds": dict(kinds.most_common()), "examples": {k: v[:10] for k, v in examples.items()}}
 
 
 def _bag(rows) -> list[str]:
