@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import random
 import shutil
 import urllib.request
@@ -126,16 +127,26 @@ def _private_server(dump: Path):
     return server
 
 
+_MYSQL_BACKENDS: dict[tuple, MysqlBackend] = {}
+
+
 def make_backend(assets_dir: str | Path):
-    """The backend ``assets_dir/backend.json`` asks for (a private MariaDB server starts on first use)."""
+    """The backend ``assets_dir/backend.json`` asks for (a private MariaDB server starts on first use).
+
+    One MySQL connection per process and server, shared by every env: an episode's only session
+    state is its current database, which the env tracks (the backend selects it per query)."""
     assets_dir = Path(assets_dir)
     spec = json.loads((assets_dir / "backend.json").read_text())
     if spec["backend"] == "sqlite":
         return SqliteBackend(assets_dir / "dbs")
-    if spec.get("server") == "existing":
-        return MysqlBackend(spec["mysql"])
-    server = _private_server(assets_dir / DUMP_FILE)
-    return MysqlBackend(server.connection_settings(), server.databases)
+    key = (os.getpid(), str(assets_dir.resolve()), json.dumps(spec, sort_keys=True))
+    if key not in _MYSQL_BACKENDS:
+        if spec.get("server") == "existing":
+            _MYSQL_BACKENDS[key] = MysqlBackend(spec["mysql"])
+        else:
+            server = _private_server(assets_dir / DUMP_FILE)
+            _MYSQL_BACKENDS[key] = MysqlBackend(server.connection_settings(), server.databases)
+    return _MYSQL_BACKENDS[key]
 
 
 def make_intercode_env(assets_dir: str | Path, max_turns: int) -> SqlEnv:
