@@ -249,3 +249,17 @@ def test_make_env_on_an_existing_server(imported, mariadb, tmp_path):
     env = make_env("intercode_sql", assets, 10)
     task = imported[1]["test"][0]["task"]
     assert run_expert(env, task)["reward"] == 1.0
+
+
+def test_import_on_a_private_mariadb(tmp_path):
+    """backend: mysql without a server named: the process starts (and at exit stops) its own."""
+    if not (shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin")):
+        pytest.skip("MariaDB is not installed (apt-get install mariadb-server; see system-packages.txt)")
+    records = generate("intercode_sql", tmp_path / "assets", 0, source={"tasks": str(TASKS), "dump": str(DUMP)},
+                       backend="mysql", num_train_tasks=3, num_test_tasks=2)
+    assert json.loads((tmp_path / "assets" / "backend.json").read_text()) == {"backend": "mysql", "server": "private"}
+    assert (len(records["train"]), len(records["test"])) == (3, 2)
+    assert all(r["reward"] == 1.0 for r in records["train"])
+    env = make_env("intercode_sql", tmp_path / "assets", 10)
+    assert env.backend.name == "mysql"
+    assert run_expert(env, records["test"][0]["task"])["reward"] == 1.0

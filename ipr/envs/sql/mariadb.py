@@ -61,19 +61,21 @@ class MariaDBServer:
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self, timeout_s: float = 60.0) -> MariaDBServer:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        # A private tmpdir too: concurrent bootstraps in a shared /tmp collide on temporary table names.
+        tmpdir = self.workdir / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
         user = ["--user=root"] if os.geteuid() == 0 else []
         log = self.workdir / "install.log"
         with open(log, "w") as out:
             code = subprocess.call(
                 [_binary("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={self.datadir}",
-                 "--auth-root-authentication-method=socket", "--skip-test-db", *user],
+                 "--auth-root-authentication-method=socket", "--skip-test-db", f"--tmpdir={tmpdir}", *user],
                 stdout=out, stderr=subprocess.STDOUT)
         if code != 0:
             raise RuntimeError(f"mariadb-install-db failed (exit {code}); see {log}")
         self._process = subprocess.Popen(
             [_binary("mariadbd", "mysqld"), "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
-             "--skip-networking", "--lower-case-table-names=1", f"--pid-file={self.workdir / 'mysqld.pid'}",
+             "--skip-networking", "--lower-case-table-names=1", f"--tmpdir={tmpdir}", f"--pid-file={self.workdir / 'mysqld.pid'}",
              f"--log-error={self.workdir / 'error.log'}", "--innodb-buffer-pool-size=64M", "--skip-log-bin",
              "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci", *user],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
