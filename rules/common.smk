@@ -152,7 +152,7 @@ def runs():
 def data_sources(wildcards):
     """Local source files of a real-data importer (URLs are downloaded by the job, not tracked)."""
     source = config["benchmarks"][wildcards.benchmark].get("generate", {}).get("source", {})
-    return [s for s in source.values() if not re.match(r"^https?://", s)]
+    return [s for s in source.values() if not re.match(r"^(https?|file)://", s)]
 
 
 def corpus_files(wildcards):

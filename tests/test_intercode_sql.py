@@ -87,7 +87,7 @@ def test_split_names_and_limits(tasks, tmp_path):
     assert split["test"] == ["singer", "world_1"] and "singer" not in split["train"]
     with pytest.raises(IntercodeDataError, match="unknown database"):
         split_databases(tasks, 0, 0.2, ["no_such_db"])
-    small = generate("intercode_sql", tmp_path / "a", 1, source={"tasks": str(TASKS), "dump": str(DUMP)},
+    small = generate("intercode_sql", tmp_path / "a", 1, source={"tasks": TASKS.as_uri(), "dump": str(DUMP)},
                      num_train_tasks=5, num_test_tasks=3)
     assert (len(small["train"]), len(small["test"])) == (5, 3)
 

@@ -2,7 +2,7 @@
 
 Sources: InterCode's task file ``ic_spider_dev.json`` (1,034 tasks ``{db, query, gold, hardness,
 db_tables}``) and its MySQL dump of the 20 Spider-dev databases ``ic_spider_dbs.sql``; each is an
-``http(s)://`` URL (downloaded) or a local path (copied). Both are copied into the benchmark's assets,
+``http(s)://`` or ``file://`` URL (downloaded) or a local path (copied). Both are copied into the benchmark's assets,
 the dump is converted to SQLite files (``assets/dbs``), and ``assets/backend.json`` records which
 backend the environment uses:
 
@@ -49,7 +49,7 @@ class IntercodeDataError(ValueError):
 def fetch(source: str, dest: Path) -> Path:
     """Download (URL) or copy (path) ``source`` to ``dest`` atomically."""
     partial = dest.with_name(dest.name + ".partial")
-    if source.startswith(("http://", "https://")):
+    if source.startswith(("http://", "https://", "file://")):
         try:
             with urllib.request.urlopen(source, timeout=120) as response, open(partial, "wb") as out:
                 shutil.copyfileobj(response, out)
