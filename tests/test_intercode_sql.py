@@ -263,3 +263,11 @@ def test_import_on_a_private_mariadb(tmp_path):
     env = make_env("intercode_sql", tmp_path / "assets", 10)
     assert env.backend.name == "mysql"
     assert run_expert(env, records["test"][0]["task"])["reward"] == 1.0
+
+
+def test_bad_dump_names_file_and_line(tmp_path):
+    dump = tmp_path / "d.sql"
+    dump.write_text("CREATE DATABASE `a`;\nUSE `a`;\nCREATE TABLE `t` (\n  `x` int\n) ENGINE=InnoDB;\n"
+                    "INSERT INTO `t` VALUES (1,'oops);\n")
+    with pytest.raises(IntercodeDataError, match=rf"^{dump}:6: cannot parse a value"):
+        generate("intercode_sql", tmp_path / "x", 0, source={"tasks": str(TASKS), "dump": str(dump)})

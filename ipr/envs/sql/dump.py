@@ -18,6 +18,7 @@ import sqlite3
 from pathlib import Path
 
 from ipr.envs.sql.backends import GENERAL_CI, general_ci
+from ipr.records import InputError
 
 _CREATE_DB = re.compile(r"^CREATE DATABASE\s+(?:IF NOT EXISTS\s+)?`([^`]+)`", re.IGNORECASE)
 _USE = re.compile(r"^USE\s+`([^`]+)`\s*;", re.IGNORECASE)
@@ -35,7 +36,7 @@ _TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^'\\]|\\.|'')*')|(?P<num>-?\d+(?:\.\d
 _ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
 
 
-class DumpError(ValueError):
+class DumpError(InputError):
     pass
 
 

@@ -32,7 +32,7 @@ from ipr.envs.sql.backends import MysqlBackend, QueryError, SqliteBackend
 from ipr.envs.sql.dump import convert_dump
 from ipr.envs.sql.env import SqlEnv
 from ipr.envs.sql.expert import run_expert
-from ipr.records import config_hash, validate
+from ipr.records import InputError, config_hash, validate
 
 BENCHMARK = "intercode_sql"
 IMPORTER_VERSION = 1
@@ -42,7 +42,7 @@ TASK_FIELDS = ("db", "query", "gold", "hardness")
 TASKS_FILE, DUMP_FILE = "ic_spider_dev.json", "ic_spider_dbs.sql"
 
 
-class IntercodeDataError(ValueError):
+class IntercodeDataError(InputError):
     """Bad InterCode input: one line naming the file, the task and the field."""
 
 
@@ -168,8 +168,12 @@ def generate_intercode(out_dir: Path, seed: int, source: dict | None = None, bac
     source = {**DEFAULT_SOURCE, **(source or {})}
     tasks_path = fetch(str(source["tasks"]), out_dir / TASKS_FILE)
     dump_path = fetch(str(source["dump"]), out_dir / DUMP_FILE)
-    tasks = load_tasks(tasks_path)
-    databases = convert_dump(dump_path, out_dir / "dbs")
+    try:  # errors name the source, not our copy of it
+        tasks = load_tasks(tasks_path)
+        databases = convert_dump(dump_path, out_dir / "dbs")
+    except InputError as error:
+        message = str(error).replace(str(tasks_path), str(source["tasks"])).replace(str(dump_path), str(source["dump"]))
+        raise IntercodeDataError(message) from None
     missing = sorted({t["db"] for t in tasks if t["db"].lower() not in databases})
     if missing:
         raise IntercodeDataError(f"{tasks_path}: tasks use database(s) not in {dump_path}: {', '.join(missing)}")
