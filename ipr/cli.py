@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ipr.records import RecordError, ResumableWriter, config_hash, load_jsonl
+from ipr.records import InputError, RecordError, ResumableWriter, config_hash, load_jsonl
 
 log = logging.getLogger("ipr")
 
@@ -140,6 +140,9 @@ def run(main: Callable[[], None]) -> None:
         main()
     except RecordError as error:
         print(f"error: bad record: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except InputError as error:
+        print(f"error: bad input: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     except (FileNotFoundError, NotADirectoryError) as error:
         print(f"error: {error.strerror}: {error.filename}", file=sys.stderr)

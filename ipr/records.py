@@ -21,6 +21,11 @@ import jsonlines
 ROLES = ("system", "user", "assistant")
 
 
+class InputError(ValueError):
+    """Bad input data other than a record (a source file of a benchmark importer): the message is
+    one line naming the file, the line or item, and the problem."""
+
+
 class RecordError(ValueError):
     """A record that does not match its schema: ``file:line: field: problem``."""
 

@@ -149,6 +149,12 @@ def runs():
 # ------------------------------------------------------------- input functions
 
 
+def data_sources(wildcards):
+    """Local source files of a real-data importer (URLs are downloaded by the job, not tracked)."""
+    source = config["benchmarks"][wildcards.benchmark].get("generate", {}).get("source", {})
+    return [s for s in source.values() if not re.match(r"^(https?|file)://", s)]
+
+
 def corpus_files(wildcards):
     """The corpus of a built model: every configured benchmark's train split."""
     return [data_file(b, "train") for b in BENCHMARKS]

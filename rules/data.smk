@@ -1,4 +1,6 @@
 rule prepare_data:
+    input:
+        sources=data_sources,
     output:
         train="results/{benchmark}/data/train.jsonl",
         test="results/{benchmark}/data/test.jsonl",

@@ -240,3 +240,24 @@ def test_snakefmt_is_clean():
         pytest.skip("snakefmt not installed")
     result = subprocess.run([snakefmt, "--check", "."], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+INTERCODE_CONFIG = REPO / "config" / "intercode_sql.yaml"
+
+
+def test_intercode_config_dry_run(tmp_path):
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", str(INTERCODE_CONFIG))
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["prepare_data"] == 1 and counts["train"] == 1 and counts["evaluate"] == 2
+
+
+def test_intercode_bad_backend_is_one_error(tmp_path):
+    config = yaml.safe_load(INTERCODE_CONFIG.read_text())
+    config["benchmarks"]["intercode_sql"]["generate"]["backend"] = "postgres"
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", "--configfile", str(path))
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Invalid config:")]
+    assert result.returncode != 0 and len(errors) == 1
+    assert "config['benchmarks']['intercode_sql']['generate']['backend']" in errors[0]

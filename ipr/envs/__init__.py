@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ipr.envs.base import Env, StepResult
 
-ENVS = ("sql_embedded",)
+ENVS = ("sql_embedded", "intercode_sql")
 
 # Kept short: it is in every prompt, and a tiny model pays for every token of it.
 _SQL_HEADER = """You are a SQL agent. Each turn, write "Thought: <reason>", then "Action: " and either a ```sql block with one query, or submit when the last result answers the question. SHOW TABLES and DESC <table> show the schema.
@@ -30,13 +30,21 @@ def _check(env_name: str) -> None:
 def make_env(env_name: str, assets_dir: str | Path, max_turns: int) -> Env:
     """A fresh environment of family ``env_name`` over the generated assets in ``assets_dir``."""
     _check(env_name)
+    if env_name == "intercode_sql":
+        from ipr.envs.sql.intercode import make_intercode_env
+
+        return make_intercode_env(Path(assets_dir), max_turns)
     from ipr.envs.sql.env import SqlEnv
 
     return SqlEnv(Path(assets_dir), max_turns)
 
 
 def header(env_name: str) -> str:
-    """The system message: instruction plus a one-shot example written as plain text."""
+    """The system message: instruction plus a one-shot example written as plain text.
+
+    Both SQL families share it: the example's query and observation are the same on SQLite and on
+    MySQL (an integer COUNT), so it holds for every backend.
+    """
     _check(env_name)
     return _SQL_HEADER
 
@@ -44,6 +52,10 @@ def header(env_name: str) -> str:
 def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[str, list[dict]]:
     """Build the benchmark's assets under ``out_dir``; return ``{"train": [...], "test": [...]}`` records."""
     _check(env_name)
+    if env_name == "intercode_sql":
+        from ipr.envs.sql.intercode import generate_intercode
+
+        return generate_intercode(Path(out_dir), seed, **settings)
     from ipr.envs.sql.generate import generate_benchmark
 
     return generate_benchmark(Path(out_dir), seed, **settings)

@@ -1,0 +1,303 @@
+"""SQL execution backends behind one interface, with the sandbox each one needs.
+
+A backend answers four questions for :class:`ipr.envs.sql.env.SqlEnv`: does a database exist, its
+``SHOW TABLES`` rows, its ``DESC <table>`` rows, and the rows of one read-only query. Failures raise
+:class:`QueryError`, whose text becomes ``Error executing query: <text>``.
+
+Sandbox, on every backend: a statement that would write, drop, attach or change settings fails and
+changes nothing; each statement has a time limit; a result with more than ``ROW_LIMIT`` rows is an
+error (so a runaway cross join cannot flood memory); no state survives from one episode to the next.
+
+* :class:`SqliteBackend`: read-only SQLite files (``mode=ro`` URI + an authorizer that allows only
+  reads + a progress-handler deadline), with a ``utf8mb4_general_ci`` collation registered for the
+  text columns of converted MySQL dumps (case- and accent-insensitive, trailing spaces ignored). ``SHOW TABLES``/``DESC`` come from a ``<db>.mysql.json``
+  sidecar written by :mod:`ipr.envs.sql.dump` when present, else from SQLite's own schema.
+* :class:`MysqlBackend`: a MySQL-compatible server reached as a read-only user (SELECT/SHOW VIEW
+  grants only), ``max_statement_time`` and ``sql_select_limit`` per session, and a statement guard
+  that rejects everything but SELECT/WITH/SHOW/DESC/EXPLAIN and user-variable assignments (the only
+  session state a read-only user could otherwise leave behind).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import time
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+TIME_LIMIT_S = 2.0
+ROW_LIMIT = 10_000  # InterCode has no cap; the largest gold result on Spider-dev has 1,860 rows
+
+
+class QueryError(Exception):
+    """A query failed; ``str(error)`` is the message after ``Error executing query: ``."""
+
+
+def row_limit_error() -> QueryError:
+    return QueryError(f"the result has more than {ROW_LIMIT} rows (row limit); add a LIMIT or aggregate")
+
+
+# -- sqlite --------------------------------------------------------------------------------
+_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+def _authorizer(action: int, *_: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
+
+
+GENERAL_CI = "utf8mb4_general_ci"
+
+
+@lru_cache(maxsize=65536)
+def _general_ci_key(text: str) -> str:
+    """MySQL's utf8mb4_general_ci, approximately: accents and case folded, trailing spaces ignored (PAD SPACE)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().rstrip(" ")
+
+
+def general_ci(a: str, b: str) -> int:
+    """SQLite collation ``utf8mb4_general_ci`` (declared on the text columns of converted dumps)."""
+    ka, kb = _general_ci_key(a), _general_ci_key(b)
+    return (ka > kb) - (ka < kb)
+
+
+def _mysql_type(declared: str) -> str:
+    declared = declared.upper()
+    if "INT" in declared:
+        return "int"
+    if any(word in declared for word in ("REAL", "FLOA", "DOUB")):
+        return "double"
+    return "text"
+
+
+class _SqliteDatabase:
+    """One read-only connection plus the schema facts the MySQL shims need (read once)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn.create_collation(GENERAL_CI, general_ci)
+        # SQLite 3.40's automatic partial indexes ignore a column's custom collation in their WHERE
+        # (Spider task 73: 0 rows instead of 1); the databases are small enough to go without them.
+        conn.execute("PRAGMA automatic_index = OFF")
+        sidecar = path.with_suffix(".mysql.json")
+        if sidecar.is_file():
+            schema = json.loads(sidecar.read_text())
+            self.table_rows = [(name,) for name in schema["tables"]]
+            self.desc = {table: [tuple(row) for row in rows] for table, rows in schema["desc"].items()}
+        else:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            self.desc = {}
+            for name in names:
+                foreign = {r[3] for r in conn.execute(f"PRAGMA foreign_key_list('{name}')")}
+                rows = []
+                for _, column, declared, notnull, default, pk in conn.execute(f"PRAGMA table_info('{name}')"):
+                    key = "PRI" if pk else ("MUL" if column in foreign else "")
+                    null = "NO" if (notnull or pk) else "YES"
+                    rows.append((column, _mysql_type(declared), null, key, default, ""))
+                self.desc[name.lower()] = rows
+            self.table_rows = [(name,) for name in names]
+        self._deadline = 0.0
+        conn.set_progress_handler(self._check_time, 1000)
+        conn.set_authorizer(_authorizer)
+        self.conn = conn
+
+    def _check_time(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def execute(self, query: str) -> tuple:
+        self._deadline = time.monotonic() + TIME_LIMIT_S
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(query)
+            if cursor.description is None:
+                return ()
+            rows = cursor.fetchmany(ROW_LIMIT + 1)
+        except sqlite3.OperationalError as error:
+            if str(error) == "interrupted":
+                raise QueryError(f"query interrupted after the {TIME_LIMIT_S:g} s time limit") from None
+            raise QueryError(str(error)) from None
+        except sqlite3.Error as error:
+            raise QueryError(str(error)) from None
+        finally:
+            cursor.close()
+        if len(rows) > ROW_LIMIT:
+            raise row_limit_error()
+        return tuple(tuple(row) for row in rows)
+
+
+_SQLITE: dict[tuple, _SqliteDatabase] = {}
+
+
+class SqliteBackend:
+    """The SQLite files ``<dbs_dir>/<db>.sqlite``; connections are cached per process and file version."""
+
+    name = "sqlite"
+
+    def __init__(self, dbs_dir: str | Path):
+        self.dbs_dir = Path(dbs_dir)
+
+    def _file(self, db: str) -> Path:
+        """The database file; names are case-insensitive like MySQL with lower_case_table_names=1."""
+        path = self.dbs_dir / f"{db}.sqlite"
+        return path if path.is_file() else self.dbs_dir / f"{db.lower()}.sqlite"
+
+    def _database(self, db: str) -> _SqliteDatabase:
+        path = self._file(db).resolve()
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise QueryError(f"Unknown database '{db}'") from None
+        key = (os.getpid(), str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        database = _SQLITE.get(key)
+        if database is None:
+            database = _SQLITE[key] = _SqliteDatabase(path)
+        return database
+
+    def has_database(self, db: str) -> bool:
+        return bool(re.fullmatch(r"\w+", db)) and self._file(db).is_file()
+
+    def show_tables(self, db: str) -> tuple:
+        return tuple(self._database(db).table_rows)
+
+    def describe(self, db: str, table: str) -> tuple:
+        database = self._database(db)
+        if table.lower() not in database.desc:
+            raise QueryError(f"Table '{db}.{table}' doesn't exist")
+        return tuple(database.desc[table.lower()])
+
+    def execute(self, db: str, query: str) -> tuple:
+        return self._database(db).execute(query)
+
+    def version(self) -> tuple:
+        """Changes whenever a database file changes (part of the gold-rows cache key)."""
+        return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in self.dbs_dir.glob("*.sqlite")))
+
+
+# -- mysql ---------------------------------------------------------------------------------
+_READ_ONLY_START = re.compile(r"^\s*\(*\s*(?:SELECT|WITH|SHOW|DESC|DESCRIBE|EXPLAIN)\b", re.IGNORECASE)
+_SESSION_STATE = re.compile(r":=|\bINTO\s+(?:@|OUTFILE|DUMPFILE)", re.IGNORECASE)
+_INT_WIDTH = re.compile(r"^((?:tiny|small|medium|big)?int)\(\d+\)", re.IGNORECASE)
+
+
+def _strip_strings(query: str) -> str:
+    return re.sub(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"|`[^`]*`", "''", query)
+
+
+def mysql_desc_row(row: tuple) -> tuple:
+    """A MariaDB ``DESC`` row as MySQL 8 shows it (InterCode's server): no integer display width,
+    ``CURRENT_TIMESTAMP`` defaults marked ``DEFAULT_GENERATED``."""
+    field, kind, null, key, default, extra = row
+    if default == "current_timestamp()":  # MariaDB's spelling of MySQL 8's generated default
+        default, extra = "CURRENT_TIMESTAMP", extra or "DEFAULT_GENERATED"
+    return (field, _INT_WIDTH.sub(r"\1", kind), null, key, default, extra)
+
+
+class MysqlBackend:
+    """A MySQL-compatible server. ``settings``: ``socket`` or ``host``/``port``, ``user``, ``password``."""
+
+    name = "mysql"
+    cache_gold = False  # see ipr.envs.sql.env.gold_rows
+
+    def __init__(self, settings: dict, databases: list[str] | None = None):
+        self.settings = dict(settings)
+        self._conn = None
+        self._db: str | None = None
+        self._databases = {d.lower() for d in databases} if databases is not None else None
+
+    def _connect(self):
+        import pymysql
+
+        if self._conn is None:
+            s = self.settings
+            where = {"unix_socket": s["socket"]} if s.get("socket") else {"host": s.get("host", "127.0.0.1"),
+                                                                         "port": int(s.get("port", 3306))}
+            conn = pymysql.connect(**where, user=s["user"], password=s.get("password", ""), autocommit=True,
+                                   connect_timeout=10, charset="utf8mb4")
+            with conn.cursor() as cur:
+                cur.execute(f"SET SESSION sql_select_limit = {ROW_LIMIT + 1}")
+                try:  # MariaDB (seconds); MySQL's max_execution_time (ms) is the fallback
+                    cur.execute(f"SET SESSION max_statement_time = {TIME_LIMIT_S}")
+                except pymysql.MySQLError:
+                    cur.execute(f"SET SESSION max_execution_time = {int(TIME_LIMIT_S * 1000)}")
+                cur.execute("SET SESSION TRANSACTION READ ONLY")
+            self._conn, self._db = conn, None
+        return self._conn
+
+    def reset_session(self) -> None:
+        """Drop the connection; the next query opens a fresh session (no state carries over)."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - a dead connection is already gone
+                pass
+        self._conn, self._db = None, None
+
+    def databases(self) -> set[str]:
+        if self._databases is None:
+            rows = self._run(None, "SHOW DATABASES")
+            hidden = {"information_schema", "mysql", "performance_schema", "sys"}
+            self._databases = {r[0].lower() for r in rows} - hidden
+        return self._databases
+
+    def has_database(self, db: str) -> bool:
+        return db.lower() in self.databases()
+
+    def show_tables(self, db: str) -> tuple:
+        return self._run(db, "SHOW TABLES")
+
+    def describe(self, db: str, table: str) -> tuple:
+        if not re.fullmatch(r"\w+", table):
+            raise QueryError(f"Table '{db}.{table}' doesn't exist")
+        return tuple(mysql_desc_row(row) for row in self._run(db, f"DESC `{table}`"))
+
+    def execute(self, db: str, query: str) -> tuple:
+        bare = _strip_strings(query)
+        if not _READ_ONLY_START.match(bare) or _SESSION_STATE.search(bare):
+            raise QueryError("read-only sandbox: only SELECT, WITH, SHOW, DESC and EXPLAIN statements run")
+        return self._run(db, query)
+
+    def _run(self, db: str | None, query: str) -> tuple:
+        import pymysql
+
+        for attempt in (0, 1):
+            conn = self._connect()
+            try:
+                if db is not None and db != self._db:
+                    conn.select_db(db)
+                    self._db = db
+                with conn.cursor() as cur:
+                    cur.execute(query)
+                    rows = cur.fetchall() if cur.description is not None else ()
+                break
+            except pymysql.err.InterfaceError:
+                self.reset_session()
+                if attempt:
+                    raise QueryError("lost the connection to the MySQL server") from None
+            except pymysql.err.OperationalError as error:
+                if error.args and error.args[0] in (2006, 2013) and not attempt:  # server gone: reconnect once
+                    self.reset_session()
+                    continue
+                raise QueryError(_mysql_message(error)) from None
+            except pymysql.MySQLError as error:
+                raise QueryError(_mysql_message(error)) from None
+        if len(rows) > ROW_LIMIT:
+            raise row_limit_error()
+        return tuple(tuple(row) for row in rows)
+
+    def version(self) -> tuple:
+        return (self.settings.get("socket"), self.settings.get("host"), self.settings.get("port"))
+
+
+def _mysql_message(error: Exception) -> str:
+    """``<errno>: <message>`` (mysql-connector, InterCode's driver, also prints the SQLSTATE, which PyMySQL drops)."""
+    args = getattr(error, "args", ())
+    if len(args) >= 2:
+        code, message = args[0], args[1]
+        return f"{code}: {message}"
+    return str(error)
