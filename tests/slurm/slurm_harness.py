@@ -101,8 +101,8 @@ def slurm_cluster():
     if os.geteuid() != 0:
         pytest.fail("Slurm test must run as root (it starts slurmctld/slurmd and writes /etc/slurm); "
                     "run it with sudo, or leave it out with -m 'not slurm'", pytrace=False)
-    cluster("start")
     try:
+        cluster("start")  # a start that fails half-way is cleaned up too
         yield
     finally:
         cluster("stop")
