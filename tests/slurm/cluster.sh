@@ -17,6 +17,8 @@
 # GPU job of the test configs (8 CPUs each in profiles/slurm) to run at once.
 # Every step has a deadline; on failure the script prints the daemon logs and exits non-zero.
 set -euo pipefail
+# Daemons and runuser live in sbin, which a non-login root shell (CI, env -i) may not have on PATH.
+export PATH="/usr/local/sbin:/usr/sbin:/sbin:$PATH"
 
 CPUS=${SLURM_TEST_CPUS:-64}
 GPUS=${SLURM_TEST_GPUS:-8}
