@@ -17,12 +17,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ROOT / "tests/configs/sweep.yaml"
-# The issue asks for under 30 s. Measured on the 2-core CI machine when idle: 31-32 s wall and CPU,
-# nearly all of it Snakemake's own per-job work for 10,941 jobs (the local profile, with fewer
-# resources to evaluate per job, takes 26 s); on the machine shared with other jobs the wall time
-# doubles (65-70 s) and even the CPU time grows (46 s). So the check is on the CPU time of the dry
-# run, with room for a busy machine; both times are printed. The 30 s target is not met yet.
-CPU_LIMIT_S = 60
+# The issue asks for under 30 s; that is not met on the 2-core CI machine. Measured there: 31-32 s
+# wall and CPU when the machine was idle, nearly all of it Snakemake's own per-job work for 10,941
+# jobs (the local profile, with fewer resources to evaluate per job, takes 26 s); with the machine
+# shared with other jobs, 49-67 s wall and 46-48 s CPU. The check is on the CPU time, with room for
+# a busy machine, to catch gross regressions (say an input function that reads files); both times
+# are printed.
+CPU_LIMIT_S = 90
 
 
 def expected_counts(config: dict) -> dict:
