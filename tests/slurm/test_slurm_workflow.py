@@ -58,6 +58,11 @@ class ScoreCanceller(threading.Thread):
             time.sleep(0.5)
 
 
+def megabytes(slurm_memory: str) -> float:
+    """Slurm's memory notation (64001M, 125G) in MB."""
+    return float(slurm_memory[:-1]) * {"M": 1, "G": 1024, "T": 1024**2}[slurm_memory[-1]]
+
+
 def comparable(path: Path):
     """File content, with the wall-clock measurements dropped from JSON metrics."""
     if path.suffix == ".json":
@@ -113,6 +118,10 @@ def test_every_rule_runs_as_a_slurm_job_with_gpus_where_asked(runs):
                    ("gpu", "gres:gpu:a100:1", "gpu:a100:1"), job
         else:
             assert job["Partition"] == "cpu" and "TresPerJob" not in job, job
+    # The shards of a stage go out together as one job array.
+    for job in jobs:
+        if job["rule"] in {"explore", "score_expert", "evaluate"}:
+            assert "ArrayJobId" in job, job
     # The report (localrules) runs on the submitting host, not as a job.
     assert "localrule report:" in runs.proc.stdout
 
@@ -125,6 +134,12 @@ def test_cancelled_scoring_job_is_retried(runs):
            Counter({"COMPLETED": runs.expected["score"], "CANCELLED": 1})
     assert "CANCELLED" in runs.proc.stdout
     assert runs.proc.returncode == 0
+    # The retry (the last score job submitted) asks for twice the memory and time of the first attempt.
+    score_jobs = {int(j["JobId"]): j for j in slurm_jobs(runs.slurm) if j["rule"] == "score"}
+    first, retry = score_jobs[int(runs.cancelled)], score_jobs[max(score_jobs)]
+    # (The plugin adds 1 MB to an array job's request; Slurm prints 128000M as 125G.)
+    assert (round(megabytes(first["MinMemoryNode"]) / 1000), megabytes(retry["MinMemoryNode"])) == (64, 128000)
+    assert (first["TimeLimit"], retry["TimeLimit"]) == ("04:00:00", "08:00:00")
 
 
 def test_same_results_as_the_local_profile(runs):
@@ -148,3 +163,5 @@ def test_deterministic_failure_stops_with_its_log_and_no_output(runs):
     log = (runs.broken / "logs/models/broken/link_model.log").read_text().strip()
     assert log and log.splitlines()[-1] in proc.stdout  # --show-failed-logs printed the rule's log
     assert "SLURM status is: 'FAILED'" in proc.stdout
+    # The Slurm logs of failed jobs are kept, one per attempt.
+    assert len(list((runs.broken / "logs/slurm/rule_link_model").rglob("*.log"))) == 3
