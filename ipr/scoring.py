@@ -17,7 +17,7 @@ from ipr.agent.backends import GenerationBackend
 from ipr.agent.prompts import observation_message, parse_action
 from ipr.agent.rollout import Episode, Sampling, run_episodes
 from ipr.envs import make_env
-from ipr.records import ResumableWriter
+from ipr.records import InputError, ResumableWriter
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,16 @@ def expert_states(spec: EnvSpec, task: dict) -> list[ExpertState]:
     env = spec.make()
     env.reset(task["task"])
     states = []
-    for t, index in enumerate(assistant_indices(task["messages"]), start=1):
+    expert_steps = assistant_indices(task["messages"])
+    for t, index in enumerate(expert_steps, start=1):
         states.append(ExpertState(t, index, env.snapshot()))
         result = env.step(parse_action(task["messages"][index]["content"]))
         if result.done:
             break
+    if len(states) < len(expert_steps):
+        # A horizon shorter than the expert leaves prefixes no agent could ever be scored from.
+        raise InputError(f"task {task['task_id']}: the expert takes {len(expert_steps)} steps but the episode "
+                         f"ends after {len(states)} (benchmark max_turns is {spec.max_turns}); raise max_turns")
     return states
 
 

@@ -6,6 +6,7 @@ import pytest
 from ipr.agent.prompts import parse_action
 from ipr.agent.rollout import Episode, Sampling, run_episodes
 from ipr.envs import generate
+from ipr.records import InputError
 from ipr.scoring import EnvSpec, expert_states
 
 
@@ -81,3 +82,10 @@ def test_snapshot_states_match_replay_from_reset(bench):
         for action in ("```sql\nSHOW TABLES\n```", "submit"):
             a, b = branched.step(action), replayed.step(action)
             assert (a.observation, a.reward, a.done) == (b.observation, b.reward, b.done)
+
+
+def test_horizon_shorter_than_the_expert_is_one_clear_error(bench):
+    spec, tasks = bench
+    short = EnvSpec(spec.name, spec.assets_dir, max_turns=2)
+    with pytest.raises(InputError, match=r"expert takes \d+ steps but the episode ends after 2 .*max_turns is 2"):
+        expert_states(short, tasks[0])
