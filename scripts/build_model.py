@@ -1,12 +1,13 @@
 """Build the embedded tiny base model offline: a BPE tokenizer trained on the benchmarks' own text,
-a small Qwen2 config, and (optionally) causal-LM pretraining on the train conversations."""
+a small Qwen2 config, and (optionally) causal-LM pretraining on the train conversations plus copy
+drills (train questions with made-up values, so the model learns to copy values from the prompt)."""
 
 import shutil
 from pathlib import Path
 
 from ipr.agent.prompts import with_header
 from ipr.cli import parser, run, setup
-from ipr.envs import ENVS, header
+from ipr.envs import ENVS, copy_drills, header
 from ipr.records import read_jsonl
 from ipr.training.sft import train_sft
 from ipr.training.tiny_model import build_tiny_model
@@ -27,6 +28,17 @@ def corpus(paths, envs):
             yield message["content"]
 
 
+def drills(paths, envs, count, seed):
+    """``count`` copy drills per benchmark, with its prompt header."""
+    out = []
+    for path in paths:
+        records = list(read_jsonl(path, "trajectory"))
+        if records:
+            env_name = envs[records[0]["benchmark"]]
+            out += [with_header(env_name, messages) for messages in copy_drills(env_name, records, count, seed)]
+    return out
+
+
 def main():
     p = parser(__doc__)
     p.add_argument("--model", required=True)
@@ -43,7 +55,8 @@ def main():
     shutil.rmtree(initial, ignore_errors=True)
     build_tiny_model(initial, corpus(args.corpus, envs), model, seed)
     stage = dict(model["pretrain"], loss_on="all")
-    metrics = train_sft(initial, args.out, list(conversations(args.corpus, envs)), stage, seed)
+    texts = list(conversations(args.corpus, envs)) + drills(args.corpus, envs, stage.get("copy_drills", 0), seed)
+    metrics = train_sft(initial, args.out, texts, stage, seed)
     shutil.rmtree(initial)
     print(f"pretrained {metrics['steps']} steps, final token loss {metrics['final_loss']}")
 

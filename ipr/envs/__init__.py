@@ -61,4 +61,15 @@ def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[
     return generate_benchmark(Path(out_dir), seed, **settings)
 
 
-__all__ = ["ENVS", "Env", "StepResult", "generate", "header", "make_env"]
+def copy_drills(env_name: str, records: list[dict], count: int, seed: int) -> list[list[dict]]:
+    """Synthetic pretraining conversations that teach copying values from the question (see
+    ``ipr/envs/sql/drills.py``); empty for a family without question templates (intercode_sql)."""
+    _check(env_name)
+    if env_name != "sql_embedded":
+        return []
+    from ipr.envs.sql.drills import copy_drills as sql_copy_drills
+
+    return sql_copy_drills(records, count, seed)
+
+
+__all__ = ["ENVS", "Env", "StepResult", "copy_drills", "generate", "header", "make_env"]
