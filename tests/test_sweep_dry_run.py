@@ -17,13 +17,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ROOT / "tests/configs/sweep.yaml"
-# The issue asks for under 30 s; that is not met on the 2-core CI machine. Measured there: 31-32 s
-# wall and CPU when the machine was idle, nearly all of it Snakemake's own per-job work for 10,941
-# jobs (the local profile, with fewer resources to evaluate per job, takes 26 s); with the machine
-# shared with other jobs, 49-67 s wall and 46-48 s CPU. The check is on the CPU time, with room for
-# a busy machine, to catch gross regressions (say an input function that reads files); both times
-# are printed.
-CPU_LIMIT_S = 90
+# Speed is not asserted here (no timed assertions in tests); the test prints the wall and CPU time,
+# and the README gives the measured figures. Nearly all of it is Snakemake's own per-job work.
 
 
 def expected_counts(config: dict) -> dict:
@@ -66,7 +61,7 @@ def job_stats(output: str) -> dict:
 
 
 @pytest.mark.slow
-def test_sweep_dry_run_lists_every_job_in_time(tmp_path):
+def test_sweep_dry_run_lists_every_job(tmp_path):
     config = yaml.safe_load(SWEEP.read_text())
     assert (len(config["benchmarks"]), len(config["models"]), config["iterations"]) == (3, 4, 4)
     assert set(config["shards"].values()) == {64}
@@ -90,4 +85,3 @@ def test_sweep_dry_run_lists_every_job_in_time(tmp_path):
     assert sum(expected_counts(config).values()) == 10941
     assert "This was a dry-run" in output
     assert not (tmp_path / "logs/slurm").exists()  # nothing submitted
-    assert cpu < CPU_LIMIT_S
