@@ -28,14 +28,18 @@ def corpus(paths, envs):
             yield message["content"]
 
 
-def drills(paths, envs, count, seed):
-    """``count`` copy drills per benchmark, with its prompt header."""
+def drills(paths, envs, stage, seed):
+    """Copy drills of every benchmark (``copy_drills`` full, ``question_copy_drills`` question and
+    query only), with its prompt header."""
     out = []
     for path in paths:
         records = list(read_jsonl(path, "trajectory"))
-        if records:
-            env_name = envs[records[0]["benchmark"]]
-            out += [with_header(env_name, messages) for messages in copy_drills(env_name, records, count, seed)]
+        if not records:
+            continue
+        env_name = envs[records[0]["benchmark"]]
+        for count, question_only in ((stage.get("copy_drills", 0), False), (stage.get("question_copy_drills", 0), True)):
+            out += [with_header(env_name, messages)
+                    for messages in copy_drills(env_name, records, count, seed, question_only)]
     return out
 
 
@@ -55,7 +59,7 @@ def main():
     shutil.rmtree(initial, ignore_errors=True)
     build_tiny_model(initial, corpus(args.corpus, envs), model, seed)
     stage = dict(model["pretrain"], loss_on="all")
-    texts = list(conversations(args.corpus, envs)) + drills(args.corpus, envs, stage.get("copy_drills", 0), seed)
+    texts = list(conversations(args.corpus, envs)) + drills(args.corpus, envs, stage, seed)
     metrics = train_sft(initial, args.out, texts, stage, seed)
     shutil.rmtree(initial)
     print(f"pretrained {metrics['steps']} steps, final token loss {metrics['final_loss']}")

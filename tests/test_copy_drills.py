@@ -52,3 +52,11 @@ def test_drill_values_are_made_up_and_copied_into_the_query(splits):
 
 def test_other_families_have_no_drills(splits):
     assert copy_drills("intercode_sql", splits["train"], 10, seed=0) == []
+
+
+def test_question_only_drills_are_question_then_query(splits):
+    full = copy_drills("sql_embedded", splits["train"], 20, seed=0)
+    short = copy_drills("sql_embedded", splits["train"], 20, seed=0, question_only=True)
+    assert all(len(d) == 2 and [m["role"] for m in d] == ["user", "assistant"] for d in short)
+    assert all(len(d) > 2 for d in full)
+    assert [d[0] for d in short] != [d[0] for d in full]  # their own values, not copies of the full drills

@@ -61,7 +61,7 @@ def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[
     return generate_benchmark(Path(out_dir), seed, **settings)
 
 
-def copy_drills(env_name: str, records: list[dict], count: int, seed: int) -> list[list[dict]]:
+def copy_drills(env_name: str, records: list[dict], count: int, seed: int, question_only: bool = False) -> list[list[dict]]:
     """Synthetic pretraining conversations that teach copying values from the question (see
     ``ipr/envs/sql/drills.py``); empty for a family without question templates (intercode_sql)."""
     _check(env_name)
@@ -69,7 +69,7 @@ def copy_drills(env_name: str, records: list[dict], count: int, seed: int) -> li
         return []
     from ipr.envs.sql.drills import copy_drills as sql_copy_drills
 
-    return sql_copy_drills(records, count, seed)
+    return sql_copy_drills(records, count, seed, question_only)
 
 
 __all__ = ["ENVS", "Env", "StepResult", "copy_drills", "generate", "header", "make_env"]
