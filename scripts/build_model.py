@@ -13,30 +13,34 @@ from ipr.training.sft import train_sft
 from ipr.training.tiny_model import build_tiny_model
 
 
-def conversations(paths, envs):
-    """Every train trajectory with its benchmark's prompt header, as the agent will see it."""
+def train_records(paths, envs):
+    """(environment family, train records) of every benchmark, each file read once."""
+    out = []
     for path in paths:
-        for record in read_jsonl(path, "trajectory"):
-            yield with_header(envs[record["benchmark"]], record["messages"])
+        records = list(read_jsonl(path, "trajectory"))
+        if records:
+            out.append((envs[records[0]["benchmark"]], records))
+    return out
 
 
-def corpus(paths, envs):
+def conversations(benchmarks):
+    """Every train trajectory with its benchmark's prompt header, as the agent will see it."""
+    return [with_header(env_name, r["messages"]) for env_name, records in benchmarks for r in records]
+
+
+def corpus(benchmarks):
     for env_name in ENVS:  # the system header is in every prompt
         yield header(env_name)
-    for conversation in conversations(paths, envs):
+    for conversation in conversations(benchmarks):
         for message in conversation[1:]:
             yield message["content"]
 
 
-def drills(paths, envs, stage, seed):
+def drills(benchmarks, stage, seed):
     """Copy drills of every benchmark (``copy_drills`` full, ``question_copy_drills`` question and
     query only), with its prompt header."""
     out = []
-    for path in paths:
-        records = list(read_jsonl(path, "trajectory"))
-        if not records:
-            continue
-        env_name = envs[records[0]["benchmark"]]
+    for env_name, records in benchmarks:
         for count, question_only in ((stage.get("copy_drills", 0), False), (stage.get("question_copy_drills", 0), True)):
             out += [with_header(env_name, messages)
                     for messages in copy_drills(env_name, records, count, seed, question_only)]
@@ -52,14 +56,15 @@ def main():
     settings = args.settings
     seed, model, envs = settings.get("seed", 0), settings.section("model"), settings.section("envs")
     setup(seed)
+    benchmarks = train_records(args.corpus, envs)
     if "pretrain" not in model:
-        build_tiny_model(args.out, corpus(args.corpus, envs), model, seed)
+        build_tiny_model(args.out, corpus(benchmarks), model, seed)
         return
     initial = args.out.with_name(f".{args.out.name}.init")
     shutil.rmtree(initial, ignore_errors=True)
-    build_tiny_model(initial, corpus(args.corpus, envs), model, seed)
+    build_tiny_model(initial, corpus(benchmarks), model, seed)
     stage = dict(model["pretrain"], loss_on="all")
-    texts = list(conversations(args.corpus, envs)) + drills(args.corpus, envs, stage, seed)
+    texts = conversations(benchmarks) + drills(benchmarks, stage, seed)
     metrics = train_sft(initial, args.out, texts, stage, seed)
     shutil.rmtree(initial)
     print(f"pretrained {metrics['steps']} steps, final token loss {metrics['final_loss']}")
