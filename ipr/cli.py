@@ -107,8 +107,9 @@ class RolloutStage:
     def sampling(self, greedy: bool):
         return sampling(self.settings, greedy)
 
-    def chunk_seed(self, chunk: list[dict], salt: str) -> int:
-        return chunk_seed(self.seed, chunk, salt)
+    def run_seed(self, salt: str) -> int:
+        """The stage's seed; the engine derives each request's seed from it and the episode's key."""
+        return zlib.crc32(f"{self.seed}:{salt}".encode()) % (2**31)
 
     def run_chunks(self, tasks: list[dict], ids_of: Callable[[dict], list[str]],
                    work: Callable[[list[dict], int], list[dict]], chunk_tasks: int) -> list[str]:
@@ -170,12 +171,6 @@ def load_tasks(path: str | Path) -> list[dict]:
     return load_jsonl(path, "trajectory")
 
 
-def chunk_seed(seed: int, chunk: list[dict], salt: str) -> int:
-    """A seed for a chunk of tasks that depends on its tasks, not on shard numbering."""
-    key = f"{seed}:{salt}:{chunk[0]['task_id'] if chunk else ''}"
-    return zlib.crc32(key.encode()) % (2**31)
-
-
 def env_spec(settings: Settings, assets_dir: str | Path):
     from ipr.scoring import EnvSpec
 
@@ -191,9 +186,12 @@ def backend(settings: Settings, model_dir: str | Path):
 
 
 def sampling(settings: Settings, greedy: bool):
-    from ipr.agent.rollout import Sampling
+    from ipr.agent.backends import STOP_STRINGS, Sampling
 
-    stage = settings.stage
+    stage, benchmark = settings.stage, settings.section("benchmark")
+    # The benchmark may bound a turn more tightly than the stage (its actions are short).
+    max_new_tokens = min(stage["max_new_tokens"], benchmark.get("max_new_tokens", stage["max_new_tokens"]))
+    stop = tuple(benchmark.get("stop", STOP_STRINGS))
     if greedy:
-        return Sampling(0.0, 1.0, stage["max_new_tokens"])
-    return Sampling(stage["temperature"], stage["top_p"], stage["max_new_tokens"])
+        return Sampling(0.0, 1.0, max_new_tokens, stop)
+    return Sampling(stage["temperature"], stage["top_p"], max_new_tokens, stop)

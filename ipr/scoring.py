@@ -189,12 +189,14 @@ def mc_step_rewards(
         after = env.snapshot()
         prefix = copy.deepcopy(task["messages"][: state.prefix])
         prefix += [{"role": "assistant", "content": request.action}, observation_message(result.observation)]
+        # The N samples share their first prompt: one group, so one request with n = N.
         for k in range(num_samples):
             episodes.append(
                 Episode(
                     key=f"{request.id}:s{k}",
                     env=branch(spec, after),
                     messages=copy.deepcopy(prefix),
+                    group=request.id,
                     meta={"request": request.id},
                 )
             )

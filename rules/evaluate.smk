@@ -17,10 +17,11 @@ rule evaluate:
     resources:
         gpu=gpus("evaluate"),
     params:
+        python=config["evaluate"]["python"],
         num_shards=num_shards("evaluate"),
         settings=settings_for("evaluate"),
     shell:
-        "python scripts/evaluate.py --benchmark {wildcards.benchmark} --policy {input.policy}"
+        "{params.python} scripts/evaluate.py --benchmark {wildcards.benchmark} --policy {input.policy}"
         " --tasks {input.tasks} --assets {input.assets}"
         " --shard {wildcards.shard} --num-shards {params.num_shards}"
         " --settings '{params.settings}' --out {output.eval} > {log} 2>&1"

@@ -14,10 +14,11 @@ rule explore:
     resources:
         gpu=gpus("explore"),
     params:
+        python=config["explore"]["python"],
         num_shards=num_shards("explore"),
         settings=settings_for("explore"),
     shell:
-        "python scripts/explore.py --benchmark {wildcards.benchmark} --policy {input.policy}"
+        "{params.python} scripts/explore.py --benchmark {wildcards.benchmark} --policy {input.policy}"
         " --tasks {input.tasks} --assets {input.assets}"
         " --shard {wildcards.shard} --num-shards {params.num_shards}"
         " --settings '{params.settings}' --out {output.explore} > {log} 2>&1"

@@ -14,10 +14,11 @@ rule score_expert:
     resources:
         gpu=gpus("score_expert"),
     params:
+        python=config["score"]["python"],
         num_shards=num_shards("score"),
         settings=settings_for("score_expert"),
     shell:
-        "python scripts/score_expert.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        "{params.python} scripts/score_expert.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets}"
         " --shard {wildcards.shard} --num-shards {params.num_shards}"
         " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"
@@ -56,8 +57,9 @@ rule score:
     resources:
         gpu=gpus("score"),
     params:
+        python=config["score"]["python"],
         settings=settings_for("score"),
     shell:
-        "python scripts/score.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        "{params.python} scripts/score.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"
         " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"

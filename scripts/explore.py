@@ -11,7 +11,7 @@ def main():
 
     def work(chunk, chunk_no):
         return scoring.explore_chunk(stage.generator, stage.env, chunk, stage.sampling(greedy=True),
-                                     stage.stage["batch_size"], stage.chunk_seed(chunk, "explore"),
+                                     stage.stage["batch_size"], stage.run_seed("explore"),
                                      stage.config_hash)
 
     order = stage.run_chunks(tasks, scoring.explore_ids, work, chunk_tasks=16)

@@ -25,7 +25,7 @@ def main():
         chunk_requests = [r for task in chunk for r in by_task[task["task_id"]]]
         return scoring.mc_step_rewards(stage.generator, stage.env, tasks_by_id, chunk_requests,
                                        stage.stage["num_samples"], stage.sampling(greedy=False),
-                                       stage.stage["batch_size"], stage.chunk_seed(chunk, "agent"),
+                                       stage.stage["batch_size"], stage.run_seed("agent"),
                                        stage.config_hash)
 
     order = stage.run_chunks(tasks, lambda task: [r.id for r in by_task[task["task_id"]]], work, chunk_tasks=16)

@@ -21,7 +21,7 @@ def main():
         requests = [r for task in chunk for r in scoring.expert_requests(task)]
         return scoring.mc_step_rewards(stage.generator, stage.env, tasks_by_id, requests,
                                        stage.stage["num_samples"], stage.sampling(greedy=False),
-                                       stage.stage["batch_size"], stage.chunk_seed(chunk, "expert"),
+                                       stage.stage["batch_size"], stage.run_seed("expert"),
                                        stage.config_hash)
 
     order = stage.run_chunks(tasks, ids_of, work, chunk_tasks=16)

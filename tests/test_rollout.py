@@ -16,9 +16,11 @@ class ScriptedBackend:
     def __init__(self, reply, room=10**9):
         self.reply, self.room, self.calls = reply, room, []
 
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
-        self.calls.append(len(prompts))
-        return [[self.reply(p)] * n if len(p) <= self.room else [] for p in prompts]
+    generated_tokens = 0
+
+    def generate(self, requests, sampling):
+        self.calls.append(len(requests))
+        return [[self.reply(r.messages)] * r.n if len(r.messages) <= self.room else [] for r in requests]
 
 
 @pytest.fixture(scope="module")

