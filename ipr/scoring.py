@@ -15,7 +15,7 @@ from typing import Any
 
 from ipr.agent.backends import GenerationBackend
 from ipr.agent.prompts import observation_message, parse_action
-from ipr.agent.rollout import Episode, Sampling, run_episodes
+from ipr.agent.rollout import Episode, RolloutStats, Sampling, run_episodes
 from ipr.envs import make_env
 from ipr.records import InputError, ResumableWriter
 
@@ -158,6 +158,7 @@ def mc_step_rewards(
     batch_size: int,
     seed: int,
     config_hash: str,
+    stats: RolloutStats | None = None,
 ) -> list[dict]:
     """Step reward of each requested action: the mean outcome of N scorer continuations after it.
 
@@ -200,7 +201,7 @@ def mc_step_rewards(
                     meta={"request": request.id},
                 )
             )
-    run_episodes(backend, spec.name, episodes, sampling, batch_size, seed, desc="mc-samples")
+    run_episodes(backend, spec.name, episodes, sampling, batch_size, seed, desc="mc-samples", stats=stats)
     for episode in episodes:
         finished[episode.meta["request"]]["samples"].append(episode.reward)
     for record in finished.values():

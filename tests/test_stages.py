@@ -1,9 +1,12 @@
 """Stage scripts as a rule runs them: bad input is one clear error and leaves no output;
-the same config and seed give byte-identical JSONL; a killed shard resumes to the same file."""
+the same config and seed give byte-identical JSONL; a shard killed with SIGKILL resumes to the
+same bytes; records do not depend on the shard count."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,46 @@ def test_missing_model_directory_is_one_error(world, tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: not a model directory (no config.json): {tmp_path / 'no-such-model'}")
     assert not (tmp_path / "e.jsonl").exists()
+
+
+def score_expert_args(world, out, *, shard=0, num_shards=1):
+    settings = {"seed": 0, "benchmark": {**BENCHMARK, "explore_tasks": 4},
+                "score": {"num_samples": 2, "temperature": 1.0, "top_p": 1.0, "batch_size": 8, "max_new_tokens": 12,
+                          "chunk_tasks": 1}}
+    args = ("score_expert", "--benchmark", "b", "--scorer", world / "model", "--tasks", world / "train.jsonl",
+            "--assets", world / "assets", "--shard", shard, "--num-shards", num_shards, "--out", out)
+    return args, settings
+
+
+def test_scoring_shard_killed_mid_run_resumes_to_identical_bytes(world, tmp_path):
+    args, settings = score_expert_args(world, tmp_path / "whole.jsonl")
+    assert script(*args, settings=settings).returncode == 0
+    whole = (tmp_path / "whole.jsonl").read_bytes()
+
+    out = tmp_path / "killed.jsonl"
+    args, settings = score_expert_args(world, out)
+    command = [sys.executable, str(ROOT / "scripts" / "score_expert.py"), *map(str, args[1:]),
+               "--settings", json.dumps(settings)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = out.with_name(out.name + ".partial")
+    deadline = time.monotonic() + 300
+    while not (partial.exists() and partial.read_text().count("\n") >= 1) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no record written within 300 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the shard finished before it could be killed"
+    assert not out.exists() and 0 < partial.read_text().count("\n") < whole.count(b"\n")
+
+    assert script(*args, settings=settings).returncode == 0
+    assert out.read_bytes() == whole and not partial.exists()
+
+
+def test_scoring_records_do_not_depend_on_the_shard_count(world, tmp_path):
+    args, settings = score_expert_args(world, tmp_path / "one.jsonl")
+    assert script(*args, settings=settings).returncode == 0
+    records = []
+    for shard in (0, 1):
+        args, settings = score_expert_args(world, tmp_path / f"{shard}.jsonl", shard=shard, num_shards=2)
+        assert script(*args, settings=settings).returncode == 0
+        records += (tmp_path / f"{shard}.jsonl").read_text().splitlines()
+    assert sorted(records) == sorted((tmp_path / "one.jsonl").read_text().splitlines())

@@ -117,7 +117,15 @@ def render(tokenizer, messages: list[dict]) -> str:
 
 
 class TransformersBackend:
-    """Batched ``model.generate`` with left padding and the KV cache, on CPU or GPU."""
+    """Batched ``model.generate`` with the KV cache, on CPU or GPU, sharing prefill across rows.
+
+    On a CPU, prefill (encoding the prompt) costs most of a turn: every prompt repeats the
+    benchmark's header, and the N samples of one action repeat their whole prompt. So each batch is
+    encoded as [common prefix][padding][own suffix] ("middle padding"; positions come from the
+    attention mask, so the padding is invisible to the model): the prefix every row shares is
+    encoded once, each distinct prompt's suffix once, and the cache is then copied to the rows that
+    sample from it. The output equals that of plain left-padded batches.
+    """
 
     def __init__(self, model_dir: str | os.PathLike, batch_size: int = 64, device: str | None = None):
         import torch
@@ -126,55 +134,94 @@ class TransformersBackend:
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.batch_size = batch_size
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 1 << 30))
         self.generated_tokens = 0
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
+        if not requests:
+            return []
         texts = [render(self.tokenizer, r.messages) for r in requests]
-        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        # One row per sample; rows sorted by prompt length so each batch pads little.
-        rows = [
-            (lengths[i], i, k)
-            for i, request in enumerate(requests)
-            if lengths[i] + sampling.max_new_tokens <= self.max_context
-            for k in range(request.n)
-        ]
-        rows.sort()
-        results: list[list[str]] = [[""] * r.n if lengths[i] + sampling.max_new_tokens <= self.max_context else []
-                                    for i, r in enumerate(requests)]
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
-            seeds = [requests[i].seeds[k] for _, i, k in batch]
-            decoded = self._generate_batch([texts[i] for _, i, _ in batch], seeds, sampling)
-            for (_, i, k), text in zip(batch, decoded):
-                results[i][k] = cut_at_stop(text, sampling.stop)
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        fits = [i for i in range(len(requests)) if len(ids[i]) + sampling.max_new_tokens <= self.max_context]
+        results: list[list[str]] = [[""] * requests[i].n if i in set(fits) else [] for i in range(len(requests))]
+        # Requests sorted by length so each batch pads little; a request's samples share a batch.
+        batch: list[int] = []
+        for i in sorted(fits, key=lambda i: (len(ids[i]), i)):
+            batch.append(i)
+            if sum(requests[j].n for j in batch) >= self.batch_size:
+                self._generate_batch(batch, requests, ids, sampling, results)
+                batch = []
+        if batch:
+            self._generate_batch(batch, requests, ids, sampling, results)
         return results
 
-    def _generate_batch(self, texts: list[str], seeds: list[int], sampling: Sampling) -> list[str]:
+    def _generate_batch(self, batch, requests, ids, sampling, results) -> None:
         torch = self.torch
-        encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        width = encoded["input_ids"].shape[1]
+        prompts = [ids[i] for i in batch]
+        # Shared prefix, leaving every prompt at least one token for generate to start from.
+        shared = min(len(p) for p in prompts) - 1
+        for position in range(shared):
+            if any(p[position] != prompts[0][position] for p in prompts):
+                shared = position
+                break
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        rows = torch.tensor([p[:shared] + [pad] * (width - len(p)) + p[shared:] for p in prompts], device=self.device)
+        mask = torch.tensor([[1] * shared + [0] * (width - len(p)) + [1] * (len(p) - shared) for p in prompts],
+                            device=self.device)
+        cache = self._prefill(rows, mask, shared)
+        # Copy each distinct prompt's cache to the rows that sample from it.
+        owner = [b for b, i in enumerate(batch) for _ in range(requests[i].n)]
+        index = torch.tensor(owner, device=self.device)
+        cache.batch_select_indices(index)
+        seeds = [seed for i in batch for seed in requests[i].seeds]
         processors = []
         if sampling.temperature > 0:
             row_seeds = torch.tensor(seeds, dtype=torch.int64, device=self.device)
             processors.append(SeededGumbelSampler(row_seeds, width, sampling.temperature, sampling.top_p))
         with torch.inference_mode():
             output = self.model.generate(
-                **encoded,
+                input_ids=rows[index],
+                attention_mask=mask[index],
+                cache=cache,
                 do_sample=False,  # sampling, when asked for, is the seeded Gumbel-max processor
                 logits_processor=processors,
                 max_new_tokens=sampling.max_new_tokens,
                 stop_strings=list(sampling.stop),
                 tokenizer=self.tokenizer,
-                pad_token_id=self.tokenizer.pad_token_id,
+                pad_token_id=pad,
                 eos_token_id=self.tokenizer.eos_token_id,
             )
         new_tokens = output[:, width:]
-        self.generated_tokens += int((new_tokens != self.tokenizer.pad_token_id).sum())
-        return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        self.generated_tokens += int((new_tokens != pad).sum())
+        decoded = iter(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        for i in batch:
+            results[i] = [cut_at_stop(next(decoded), sampling.stop) for _ in range(requests[i].n)]
+
+    def _prefill(self, rows, mask, shared: int):
+        """KV cache of every row but its last token: the shared prefix once, then each row's rest."""
+        torch = self.torch
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        with torch.inference_mode():
+            if shared:
+                self.model(input_ids=rows[:1, :shared], cache=cache, use_cache=True, logits_to_keep=1)
+                cache.batch_repeat_interleave(rows.shape[0])
+            if rows.shape[1] - 1 > shared:
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                self.model(
+                    input_ids=rows[:, shared:-1],
+                    attention_mask=mask[:, :-1],
+                    position_ids=positions[:, shared:-1],
+                    cache=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+        return cache
 
 
 class VllmBackend:
