@@ -37,13 +37,17 @@ def corpus(benchmarks):
 
 
 def drills(benchmarks, stage, seed):
-    """Copy drills of every benchmark (``copy_drills`` full, ``question_copy_drills`` question and
-    query only), with its prompt header."""
+    """Copy drills of every benchmark, with its prompt header: ``copy_drills`` full trajectories,
+    and ``question_copy_drills`` question-and-query exchanges packed ``question_copy_drills_per_text``
+    to one header (the header is most of a lone exchange's tokens, and the model has learned it
+    long before the drills end)."""
     out = []
+    per_text = stage.get("question_copy_drills_per_text", 1)
     for env_name, records in benchmarks:
-        for count, question_only in ((stage.get("copy_drills", 0), False), (stage.get("question_copy_drills", 0), True)):
-            out += [with_header(env_name, messages)
-                    for messages in copy_drills(env_name, records, count, seed, question_only)]
+        out += [with_header(env_name, m) for m in copy_drills(env_name, records, stage.get("copy_drills", 0), seed)]
+        exchanges = copy_drills(env_name, records, stage.get("question_copy_drills", 0), seed, question_only=True)
+        for start in range(0, len(exchanges), per_text):
+            out.append(with_header(env_name, [m for e in exchanges[start : start + per_text] for m in e]))
     return out
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from ipr.agent.backends import Request, Sampling, SeededGumbelSampler, TransformersBackend, seeded_uniform
+from ipr.agent.backends import Request, Sampling, TransformersBackend, pick_tokens, seeded_uniform
 from ipr.agent.rollout import Episode, run_episodes
 from ipr.envs import generate
 from ipr.scoring import EnvSpec, ScoreRequest, expert_requests, mc_step_rewards
@@ -38,8 +38,8 @@ def test_noise_is_a_function_of_seed_step_and_token_only():
 def test_gumbel_max_samples_from_the_tempered_nucleus(temperature, top_p):
     logits = torch.tensor([2.0, 1.0, 0.0, -1.0])
     draws = 20000
-    sampler = SeededGumbelSampler(torch.arange(draws, dtype=torch.int64), 0, temperature, top_p)
-    picks = sampler(torch.zeros(draws, 0, dtype=torch.long), logits.expand(draws, 4)).argmax(-1)
+    picks = pick_tokens(logits.expand(draws, 4), torch.arange(draws, dtype=torch.int64), 0,
+                        Sampling(temperature, top_p))
     frequency = torch.bincount(picks, minlength=4).double() / draws
     probs = torch.softmax(logits / temperature, -1).double()
     if top_p < 1.0:  # keep the smallest prefix of tokens whose mass reaches top_p

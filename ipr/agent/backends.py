@@ -6,7 +6,7 @@ continuation wanted from it) and returns, for each request, ``n`` completions
 no room for ``max_new_tokens`` in the model's context (the episode then ends with reward 0).
 
 Seeds are per sample, never per batch: on the transformers backend a completion depends on its
-messages, its seed and the sampling settings only (see :class:`SeededGumbelSampler`), so a shard's
+messages, its seed and the sampling settings only (see :func:`pick_tokens`), so a shard's
 output is the same whatever the batch size, the batch neighbours or the shard count. vLLM seeds one
 generator per request, so a request with ``n > 1`` draws its samples from its first seed: the same
 distribution, and repeatable, but not the samples of ``n`` separate requests.
@@ -86,30 +86,26 @@ def seeded_uniform(seeds, step: int, vocab_size: int):
     return (bits.to(torch.float64) + 0.5) / float(1 << 52)
 
 
-class SeededGumbelSampler:
-    """Logits processor that samples by the Gumbel-max trick with per-row seeds.
+def pick_tokens(logits, seeds, step: int, sampling: Sampling):
+    """Next token of every row: argmax when greedy, else a seeded Gumbel-max sample.
 
-    argmax(logits / T + Gumbel noise) is a sample from softmax(logits / T); top-p first removes
-    the tail. Used with greedy decoding (``do_sample=False``), it makes each row's sample a function
-    of its own seed, where ``do_sample=True`` draws every row from one shared generator.
+    argmax(logits / T + Gumbel noise) is a sample from softmax(logits / T) (top-p first removes the
+    tail). The noise comes from :func:`seeded_uniform`, so each row's sample is a function of its own
+    seed and step: a shared generator (``torch.multinomial`` over the batch) would tie every row's
+    sample to its neighbours in the batch.
     """
+    import torch
 
-    def __init__(self, row_seeds, prompt_width: int, temperature: float, top_p: float):
-        self.row_seeds, self.prompt_width = row_seeds, prompt_width
-        self.temperature, self.top_p = temperature, top_p
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        logits = scores.float() / self.temperature
-        if self.top_p < 1.0:
-            sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-            cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-            drop = cumulative - torch.softmax(sorted_logits, dim=-1) >= self.top_p  # keep the token crossing top_p
-            logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
-        uniform = seeded_uniform(self.row_seeds, input_ids.shape[1] - self.prompt_width, logits.shape[-1])
-        gumbel = -torch.log(-torch.log(uniform)).to(logits.dtype)
-        return logits + gumbel
+    if sampling.temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits.float() / sampling.temperature
+    if sampling.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        drop = probs.cumsum(dim=-1) - probs >= sampling.top_p  # keep the token that crosses top_p
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    uniform = seeded_uniform(seeds, step, logits.shape[-1])
+    return (logits - torch.log(-torch.log(uniform)).to(logits.dtype)).argmax(-1)
 
 
 def render(tokenizer, messages: list[dict]) -> str:
@@ -117,14 +113,16 @@ def render(tokenizer, messages: list[dict]) -> str:
 
 
 class TransformersBackend:
-    """Batched ``model.generate`` with the KV cache, on CPU or GPU, sharing prefill across rows.
+    """Batched decoding with the KV cache, on CPU or GPU, sharing prefill across rows.
 
     On a CPU, prefill (encoding the prompt) costs most of a turn: every prompt repeats the
     benchmark's header, and the N samples of one action repeat their whole prompt. So each batch is
     encoded as [common prefix][padding][own suffix] ("middle padding"; positions come from the
     attention mask, so the padding is invisible to the model): the prefix every row shares is
     encoded once, each distinct prompt's suffix once, and the cache is then copied to the rows that
-    sample from it. The output equals that of plain left-padded batches.
+    sample from it. Decoding then drops each row as it finishes. The output equals that of
+    ``model.generate`` on plain left-padded batches (greedy: the same tokens; the tests check it
+    against vLLM).
     """
 
     def __init__(self, model_dir: str | os.PathLike, batch_size: int = 64, device: str | None = None):
@@ -161,7 +159,7 @@ class TransformersBackend:
     def _generate_batch(self, batch, requests, ids, sampling, results) -> None:
         torch = self.torch
         prompts = [ids[i] for i in batch]
-        # Shared prefix, leaving every prompt at least one token for generate to start from.
+        # Shared prefix, leaving every prompt at least one token to start decoding from.
         shared = min(len(p) for p in prompts) - 1
         for position in range(shared):
             if any(p[position] != prompts[0][position] for p in prompts):
@@ -174,32 +172,50 @@ class TransformersBackend:
                             device=self.device)
         cache = self._prefill(rows, mask, shared)
         # Copy each distinct prompt's cache to the rows that sample from it.
-        owner = [b for b, i in enumerate(batch) for _ in range(requests[i].n)]
-        index = torch.tensor(owner, device=self.device)
+        index = torch.tensor([b for b, i in enumerate(batch) for _ in range(requests[i].n)], device=self.device)
         cache.batch_select_indices(index)
-        seeds = [seed for i in batch for seed in requests[i].seeds]
-        processors = []
-        if sampling.temperature > 0:
-            row_seeds = torch.tensor(seeds, dtype=torch.int64, device=self.device)
-            processors.append(SeededGumbelSampler(row_seeds, width, sampling.temperature, sampling.top_p))
-        with torch.inference_mode():
-            output = self.model.generate(
-                input_ids=rows[index],
-                attention_mask=mask[index],
-                cache=cache,
-                do_sample=False,  # sampling, when asked for, is the seeded Gumbel-max processor
-                logits_processor=processors,
-                max_new_tokens=sampling.max_new_tokens,
-                stop_strings=list(sampling.stop),
-                tokenizer=self.tokenizer,
-                pad_token_id=pad,
-                eos_token_id=self.tokenizer.eos_token_id,
-            )
-        new_tokens = output[:, width:]
-        self.generated_tokens += int((new_tokens != pad).sum())
-        decoded = iter(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
+        texts = self._decode(cache, rows[index, -1:], mask[index],
+                             torch.tensor([s for i in batch for s in requests[i].seeds], device=self.device), sampling)
+        texts = iter(texts)
         for i in batch:
-            results[i] = [cut_at_stop(next(decoded), sampling.stop) for _ in range(requests[i].n)]
+            results[i] = [cut_at_stop(next(texts), sampling.stop) for _ in range(requests[i].n)]
+
+    def _decode(self, cache, last, mask, seeds, sampling) -> list[str]:
+        """Token-by-token decoding from a filled cache; a row leaves the batch when it finishes.
+
+        Finished rows are dropped from the cache at once (``model.generate`` keeps computing them
+        until the longest row ends), so a batch costs what its live rows cost.
+        """
+        torch = self.torch
+        eos = self.tokenizer.eos_token_id
+        position = mask.sum(-1, keepdim=True) - 1
+        live = list(range(last.shape[0]))  # row numbers still generating
+        tokens: list[list[int]] = [[] for _ in live]
+        for step in range(sampling.max_new_tokens):
+            with torch.inference_mode():
+                logits = self.model(input_ids=last, attention_mask=mask, position_ids=position, cache=cache,
+                                    use_cache=True).logits[:, -1]
+            chosen = pick_tokens(logits, seeds, step, sampling).tolist()
+            self.generated_tokens += len(chosen)
+            keep = []
+            for k, (row, token) in enumerate(zip(live, chosen)):
+                if token == eos:
+                    continue
+                tokens[row].append(token)
+                text = self.tokenizer.decode(tokens[row])
+                if not any(stop in text for stop in sampling.stop):
+                    keep.append(k)
+            if not keep:
+                break
+            if len(keep) < len(live):
+                select = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(select)
+                mask, position, seeds = mask[select], position[select], seeds[select]
+                live = [live[k] for k in keep]
+            last = torch.tensor([[chosen[k]] for k in keep], device=self.device)
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+            position = position + 1
+        return [self.tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
 
     def _prefill(self, rows, mask, shared: int):
         """KV cache of every row but its last token: the shared prefix once, then each row's rest."""
