@@ -108,8 +108,13 @@ def pick_tokens(logits, seeds, step: int, sampling: Sampling):
     return (logits - torch.log(-torch.log(uniform)).to(logits.dtype)).argmax(-1)
 
 
-def render(tokenizer, messages: list[dict]) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+def prompt_ids(tokenizer, requests: list[Request], sampling: Sampling, max_context: int) -> list[list[int] | None]:
+    """Token ids of each request's rendered prompt, or None where prompt + max_new_tokens overflow."""
+    if not requests:
+        return []
+    texts = [tokenizer.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in requests]
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [i if len(i) + sampling.max_new_tokens <= max_context else None for i in ids]
 
 
 class TransformersBackend:
@@ -139,19 +144,18 @@ class TransformersBackend:
         self.generated_tokens = 0
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
-        if not requests:
-            return []
-        texts = [render(self.tokenizer, r.messages) for r in requests]
-        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        fits = [i for i in range(len(requests)) if len(ids[i]) + sampling.max_new_tokens <= self.max_context]
-        results: list[list[str]] = [[""] * requests[i].n if i in set(fits) else [] for i in range(len(requests))]
+        ids = prompt_ids(self.tokenizer, requests, sampling, self.max_context)
+        results: list[list[str]] = [[] for _ in requests]
+        fits = [i for i, prompt in enumerate(ids) if prompt is not None]
         # Requests sorted by length so each batch pads little; a request's samples share a batch.
         batch: list[int] = []
+        rows = 0
         for i in sorted(fits, key=lambda i: (len(ids[i]), i)):
             batch.append(i)
-            if sum(requests[j].n for j in batch) >= self.batch_size:
+            rows += requests[i].n
+            if rows >= self.batch_size:
                 self._generate_batch(batch, requests, ids, sampling, results)
-                batch = []
+                batch, rows = [], 0
         if batch:
             self._generate_batch(batch, requests, ids, sampling, results)
         return results
@@ -188,6 +192,9 @@ class TransformersBackend:
         """
         torch = self.torch
         eos = self.tokenizer.eos_token_id
+        # A stop string first seen at this step ends in this step's token, and every token holds at
+        # least one character, so decoding the last len(stop) tokens is enough to find it.
+        tail = max((len(stop) for stop in sampling.stop), default=0)
         position = mask.sum(-1, keepdim=True) - 1
         live = list(range(last.shape[0]))  # row numbers still generating
         tokens: list[list[int]] = [[] for _ in live]
@@ -202,7 +209,7 @@ class TransformersBackend:
                 if token == eos:
                     continue
                 tokens[row].append(token)
-                text = self.tokenizer.decode(tokens[row])
+                text = self.tokenizer.decode(tokens[row][-tail:]) if tail else ""
                 if not any(stop in text for stop in sampling.stop):
                     keep.append(k)
             if not keep:
@@ -266,9 +273,8 @@ class VllmBackend:
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
         from vllm import SamplingParams
 
-        texts = [render(self.tokenizer, r.messages) for r in requests]
-        lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        fits = [i for i in range(len(requests)) if lengths[i] + sampling.max_new_tokens <= self.max_context]
+        ids = prompt_ids(self.tokenizer, requests, sampling, self.max_context)
+        fits = [i for i, prompt in enumerate(ids) if prompt is not None]
         greedy = sampling.temperature <= 0
         params = [
             SamplingParams(
@@ -281,7 +287,7 @@ class VllmBackend:
             )
             for i in fits
         ]
-        prompts = [{"prompt_token_ids": self.tokenizer(texts[i], add_special_tokens=False)["input_ids"]} for i in fits]
+        prompts = [{"prompt_token_ids": ids[i]} for i in fits]
         outputs = self.llm.generate(prompts, params, use_tqdm=False) if fits else []
         results: list[list[str]] = [[] for _ in requests]
         for i, output in zip(fits, outputs):

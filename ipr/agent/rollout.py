@@ -63,10 +63,6 @@ class RolloutStats:
     generate_s: float = 0.0
     wall_s: float = 0.0
 
-    def add(self, other: RolloutStats) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
 
 def key_seed(seed: int, key: str) -> int:
     return zlib.crc32(f"{seed}:{key}".encode())
