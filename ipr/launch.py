@@ -1,17 +1,20 @@
 """Launch a training script over every GPU of the current Slurm allocation (or of this machine).
 
-    python -m ipr.launch scripts/train_mixed.py --policy ... --out ...
+    python -m ipr.launch [--nproc-per-node N] scripts/train_mixed.py --policy ... --out ...
 
+- One process (a laptop, a CPU job, one GPU): the script runs directly under this interpreter.
 - One node (or no Slurm): ``torchrun --standalone --nproc_per_node=<GPUs>`` runs the script once
-  per GPU of the allocation.
+  per GPU of the allocation. ``--nproc-per-node`` overrides the count (0 = from the allocation):
+  on CPU, N processes train data-parallel over gloo.
 - Several nodes (``SLURM_JOB_NUM_NODES`` > 1): ``srun`` starts one ``torchrun`` per node, which
   meet at a c10d rendezvous on the first node of the allocation; the node list is parsed with
   submitit's Slurm helper and the port is derived from the job id the way submitit's
   ``TorchDistributedEnvironment`` does, so every node computes the same endpoint.
 
 The commands are built from an environment mapping (``os.environ`` by default), so they can be
-checked without Slurm. No Snakemake imports: a rule calls this module like any other script.
-Nothing in the workflow uses it yet; the multi-GPU trainer is issue 5.
+checked without Slurm. No Snakemake imports: rules sft and train call this module like any other
+script. torchrun is run as ``python -m torch.distributed.run`` of this interpreter, so the workers
+use the same environment as the launcher.
 """
 
 from __future__ import annotations
@@ -47,18 +50,22 @@ def rendezvous_port(env: Mapping[str, str]) -> int:
     return random.Random(env["SLURM_JOB_ID"]).randint(MIN_PORT, MAX_PORT)
 
 
-def command(script_args: Sequence[str], env: Mapping[str, str] = os.environ) -> list[str]:
-    """The command that runs ``python <script_args>`` on every GPU of the allocation."""
+def command(script_args: Sequence[str], env: Mapping[str, str] = os.environ, nproc: int = 0,
+            python: str = sys.executable) -> list[str]:
+    """The command that runs ``python <script_args>`` on every GPU of the allocation (or ``nproc``)."""
     if not script_args:
         raise ValueError("nothing to launch: give the script and its arguments")
-    nproc = max(1, gpus_on_node(env))
+    nproc = nproc or max(1, gpus_on_node(env))
     nodes = int(env.get("SLURM_JOB_NUM_NODES", "1") or 1)
+    torchrun = [python, "-m", "torch.distributed.run"]
+    if nodes <= 1 and nproc == 1:
+        return [python, *script_args]
     if nodes <= 1:
-        return ["torchrun", "--standalone", f"--nproc_per_node={nproc}", *script_args]
+        return [*torchrun, "--standalone", f"--nproc_per_node={nproc}", *script_args]
     endpoint = f"{hostnames(env)[0]}:{rendezvous_port(env)}"
     return [
         "srun", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
-        "torchrun", f"--nnodes={nodes}", f"--nproc_per_node={nproc}",
+        *torchrun, f"--nnodes={nodes}", f"--nproc_per_node={nproc}",
         "--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}", f"--rdzv_id={env['SLURM_JOB_ID']}",
         *script_args,
     ]
@@ -66,7 +73,10 @@ def command(script_args: Sequence[str], env: Mapping[str, str] = os.environ) -> 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    cmd = command(args)
+    nproc = 0
+    if args[:1] == ["--nproc-per-node"]:
+        nproc, args = int(args[1]), args[2:]
+    cmd = command(args, nproc=nproc)
     print("launch:", " ".join(cmd), file=sys.stderr, flush=True)
     os.execvp(cmd[0], cmd)
 

@@ -84,6 +84,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "config_hash": str,
     },
 }
+# A pair with its reference log-probs (summed over the assistant tokens of each side, after the
+# trainer's truncation), written by the reference pass and read by the trainer.
+SCHEMAS["reference_pair"] = {
+    **SCHEMAS["pair"],
+    "ref_chosen_logp": _NUM,
+    "ref_rejected_logp": _NUM,
+    "ref_max_length": (int, type(None)),
+}
 
 
 def _check_messages(value: Any) -> str | None:

@@ -112,6 +112,12 @@ def gpus(rule):
     return int(config.get("gpus", {}).get(rule, 0))
 
 
+def processes_for(stage):
+    """Training processes per node for ipr.launch: config[stage]["processes"], 0 = one per GPU
+    of the allocation (one process without GPUs)."""
+    return int(config[stage].get("processes") or 0)
+
+
 # ------------------------------------------------------------- paths
 
 
@@ -278,6 +284,7 @@ def settings_json(stage, wildcards):
         "explore": "explore",
         "score": "score",
         "build_pairs": None,
+        "reference_logps": "train",
         "train": "train",
         "evaluate": "evaluate",
     }

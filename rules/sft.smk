@@ -15,6 +15,7 @@ rule sft:
         gpu=gpus("sft"),
     params:
         settings=settings_for("sft"),
+        processes=processes_for("sft"),
     shell:
-        "python scripts/sft.py --benchmark {wildcards.benchmark} --model-dir {input.model}"
+        "python -m ipr.launch --nproc-per-node {params.processes} scripts/sft.py --benchmark {wildcards.benchmark} --model-dir {input.model}"
         " --train {input.train} --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

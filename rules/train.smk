@@ -1,8 +1,31 @@
+rule reference_logps:
+    input:
+        reference="results/{benchmark}/{model}/sft/policy",
+        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
+    output:
+        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.reference.jsonl",
+    log:
+        "logs/{benchmark}/{model}/{method}/iter{iter}/reference_logps.log",
+    benchmark:
+        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/reference_logps.tsv"
+    conda:
+        "../envs/ipr.yaml"
+    threads: 2
+    resources:
+        gpu=gpus("reference_logps"),
+    params:
+        settings=settings_for("reference_logps"),
+    shell:
+        "python scripts/reference_logps.py --benchmark {wildcards.benchmark}"
+        " --reference {input.reference} --pairs {input.pairs}"
+        " --settings '{params.settings}' --out {output.pairs} > {log} 2>&1"
+
+
+# The reference model is not an input: its log-probs come with the pairs.
 rule train:
     input:
         policy=policy_for,
-        reference="results/{benchmark}/{model}/sft/policy",
-        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
+        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.reference.jsonl",
     output:
         policy=directory("results/{benchmark}/{model}/{method}/iter{iter}/policy"),
     log:
@@ -16,7 +39,8 @@ rule train:
         gpu=gpus("train"),
     params:
         settings=settings_for("train"),
+        processes=processes_for("train"),
     shell:
-        "python scripts/train_mixed.py --benchmark {wildcards.benchmark} --policy {input.policy}"
-        " --reference {input.reference} --pairs {input.pairs}"
+        "python -m ipr.launch --nproc-per-node {params.processes} scripts/train_mixed.py"
+        " --benchmark {wildcards.benchmark} --policy {input.policy} --pairs {input.pairs}"
         " --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

@@ -21,7 +21,7 @@ def main():
     model_dir = require_model_dir(args.model_dir)
     conversations = [with_header(env_name, record["messages"]) for record in load_tasks(args.train)]
     metrics = train_sft(model_dir, args.out, conversations, settings.stage, seed)
-    print(metrics)
+    print({k: v for k, v in metrics.items() if k != "history"})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Mixed-loss training (Eq. 7-10): outcome-DPO + step-DPO + SFT, reference = the SFT model."""
+"""Mixed-loss training (Eq. 7-10): outcome-DPO + step-DPO + SFT on pairs with precomputed reference log-probs."""
 
 from pathlib import Path
 
@@ -12,20 +12,19 @@ def main():
     p = parser(__doc__)
     p.add_argument("--benchmark", required=True)
     p.add_argument("--policy", required=True, type=Path, help="policy of the previous iteration (or SFT)")
-    p.add_argument("--reference", required=True, type=Path, help="DPO reference: the SFT model")
-    p.add_argument("--pairs", required=True, type=Path)
+    p.add_argument("--pairs", required=True, type=Path, help="pairs with reference log-probs")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
     seed = settings.get("seed", 0)
     setup(seed)
     env_name = settings.section("benchmark")["env"]
-    pairs = [dict(pair, prompt=with_header(env_name, pair["prompt"])) for pair in load_jsonl(args.pairs, "pair")]
+    pairs = [dict(pair, prompt=with_header(env_name, pair["prompt"]))
+             for pair in load_jsonl(args.pairs, "reference_pair")]
     method = settings.section("method")
     weights = {k: method[k] for k in ("outcome_weight", "step_weight", "sft_weight")}
-    metrics = train_mixed(require_model_dir(args.policy), require_model_dir(args.reference), args.out, pairs,
-                          settings.stage, weights, seed)
-    print(metrics)
+    metrics = train_mixed(require_model_dir(args.policy), args.out, pairs, settings.stage, weights, seed)
+    print({k: v for k, v in metrics.items() if k != "history"})
 
 
 if __name__ == "__main__":

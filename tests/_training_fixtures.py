@@ -25,3 +25,21 @@ def corpus(n: int = 40):
     for i in range(n):
         for m in conversation(i):
             yield m["content"]
+
+
+def make_pair(i: int, kind: str) -> dict:
+    """A pair over conversation ``i``: a step pair has multi-turn completions with an observation."""
+    conv = conversation(i)
+    bad = {"role": "assistant", "content": "Thought: guess.\nAction: ```sql\nSELECT name FROM nowhere\n```"}
+    if kind == "step":
+        return {"kind": kind, "prompt": conv[:2], "chosen": conv[2:],
+                "rejected": [bad, {"role": "user", "content": "Observation: Error executing query"}, conv[-1]]}
+    return {"kind": kind, "prompt": conv[:4], "chosen": conv[4:5], "rejected": [bad]}
+
+
+def with_reference(reference_dir, pairs: list[dict], settings: dict) -> list[dict]:
+    """``pairs`` with reference log-probs, as the reference pass writes them."""
+    from ipr.training.mixed_loss import reference_logps
+
+    return [dict(p, ref_chosen_logp=c, ref_rejected_logp=r, ref_max_length=settings["max_length"])
+            for p, (c, r) in zip(pairs, reference_logps(reference_dir, pairs, settings))]

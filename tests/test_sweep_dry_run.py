@@ -40,6 +40,7 @@ def expected_counts(config: dict) -> dict:
         "explore": b * m * len(iter_methods) * iters * shards["explore"],
         "score": b * m * len(iter_methods) * iters * shards["explore"],  # one per explore shard
         "build_pairs": b * m * len(iter_methods) * iters,
+        "reference_logps": b * m * len(iter_methods) * iters,
         "train": b * m * len(iter_methods) * iters,
         "evaluate": b * m * runs * splits * shards["evaluate"],
         "gather_eval": b * m * runs * splits,
@@ -82,6 +83,6 @@ def test_sweep_dry_run_lists_every_job(tmp_path):
     print(f"\nsweep dry run: {seconds:.1f} s wall, {cpu:.1f} s CPU, {sum(job_stats(output).values())} jobs")
 
     assert job_stats(output) == expected_counts(config)
-    assert sum(expected_counts(config).values()) == 10941
+    assert sum(expected_counts(config).values()) == 10989
     assert "This was a dry-run" in output
     assert not (tmp_path / "logs/slurm").exists()  # nothing submitted

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from _training_fixtures import SETTINGS, SYSTEM, conversation, corpus
+from _training_fixtures import SETTINGS, SYSTEM, conversation, corpus, make_pair, with_reference
 from ipr.training.masking import DynamicPaddingCollator, encode_messages, encode_pair, truncate
 from ipr.training.tiny_model import build_tiny_model
 
@@ -106,21 +106,13 @@ def test_sft_lowers_loss_and_is_repeatable(model_dir, tmp_path):
     m1 = train_sft(model_dir, tmp_path / "a", convs, SFT, seed=1)
     m2 = train_sft(model_dir, tmp_path / "b", convs, SFT, seed=1)
     assert m1["steps"] == 9 and len(m1["train_loss"]) == 9
-    assert m1["epoch_loss"][-1] < m1["epoch_loss"][0]
+    assert sum(m1["train_loss"][-3:]) < sum(m1["train_loss"][:3])
     assert m1["train_loss"] == m2["train_loss"]
     wa, wb = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["tokens_per_s"] > 0
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["target_tokens"] > 0
     assert (tmp_path / "a" / "tokenizer.json").exists()
-
-
-def make_pair(i, kind):
-    conv = conversation(i)
-    bad = {"role": "assistant", "content": "Thought: guess.\nAction: ```sql\nSELECT name FROM nowhere\n```"}
-    if kind == "step":  # multi-turn completions with an observation in the middle
-        return {"kind": kind, "prompt": conv[:2], "chosen": conv[2:],
-                "rejected": [bad, {"role": "user", "content": "Observation: Error executing query"}, conv[-1]]}
-    return {"kind": kind, "prompt": conv[:4], "chosen": conv[4:5], "rejected": [bad]}
+    assert not list(tmp_path.glob(".a.*"))  # checkpoints and staging removed after success
 
 
 def test_train_mixed_raises_margin(model_dir, tmp_path):
@@ -130,7 +122,7 @@ def test_train_mixed_raises_margin(model_dir, tmp_path):
     settings = dict(epochs=8, learning_rate=3e-3, batch_size=4, beta=0.1, label_smoothing=0.0, max_length=256,
                     progress=False)
     w = {"outcome_weight": 1.0, "step_weight": 1.0, "sft_weight": 1.0}
-    m = train_mixed(model_dir, model_dir, tmp_path / "p", pairs, settings, w, seed=0)
+    m = train_mixed(model_dir, tmp_path / "p", with_reference(model_dir, pairs, settings), settings, w, seed=0)
     first, last = m["history"][0], m["history"][-1]
     assert first["reward_margin"] == pytest.approx(0.0, abs=1e-4)  # policy == reference at step 0
     assert first["loss_odpo"] == pytest.approx(0.6931, abs=1e-3)
@@ -143,7 +135,7 @@ def test_train_mixed_raises_margin(model_dir, tmp_path):
 def test_train_mixed_empty_pairs_copies_policy(model_dir, tmp_path):
     from ipr.training.mixed_loss import train_mixed
 
-    m = train_mixed(model_dir, model_dir, tmp_path / "p", [], dict(epochs=1, learning_rate=1e-3, batch_size=2,
+    m = train_mixed(model_dir, tmp_path / "p", [], dict(epochs=1, learning_rate=1e-3, batch_size=2,
                     beta=0.1, label_smoothing=0.0, max_length=256), {}, seed=0)
     assert m["skipped"] and m["steps"] == 0
     assert (tmp_path / "p" / "model.safetensors").read_bytes() == (model_dir / "model.safetensors").read_bytes()

@@ -47,6 +47,7 @@ DAG_COUNTS = {
     "explore": B * M * I * EXPLORE,
     "score": B * M * I * EXPLORE,  # scores/S.jsonl is computed from explore/S.jsonl
     "build_pairs": B * M * I,
+    "reference_logps": B * M * I,
     "train": B * M * I,
     "evaluate": B * M * RUNS * SPLITS * EVALUATE,
     "gather_eval": B * M * RUNS * SPLITS,
@@ -64,6 +65,7 @@ DEFAULT_COUNTS = {
     "explore": 4,
     "score": 4,
     "build_pairs": 2,
+    "reference_logps": 2,
     "train": 2,
     "evaluate": 6,
     "gather_eval": 3,
@@ -130,7 +132,10 @@ def test_iteration_chain(dag_run):
         base, k = re.fullmatch(r"(results/\w+/\w+)/ipr/iter(\d+)/policy", out).groups()
         expected = f"{base}/sft/policy" if k == "1" else f"{base}/ipr/iter{int(k) - 1}/policy"
         assert arg(argv, "--policy") == expected
-        assert arg(argv, "--reference") == f"{base}/sft/policy"
+        assert arg(argv, "--pairs") == f"{base}/ipr/iter{k}/pairs.reference.jsonl"
+    for argv in shell_commands(dag_run, "reference_logps.py"):
+        base, k = re.fullmatch(r"(results/\w+/\w+)/ipr/iter(\d+)/pairs.reference.jsonl", arg(argv, "--out")).groups()
+        assert arg(argv, "--reference") == f"{base}/sft/policy"  # always SFT, never the previous policy
         assert arg(argv, "--pairs") == f"{base}/ipr/iter{k}/pairs.jsonl"
     for argv in shell_commands(dag_run, "explore.py"):
         out = arg(argv, "--out")
@@ -160,6 +165,7 @@ def test_settings_are_single_json_objects(dag_run):
         "explore.py": {"seed", "explore", "benchmark"},
         "score.py": {"seed", "score", "benchmark"},
         "build_pairs.py": {"seed", "benchmark", "method"},
+        "reference_logps.py": {"seed", "train", "benchmark"},
         "train_mixed.py": {"seed", "train", "benchmark", "method"},
         "evaluate.py": {"seed", "evaluate", "benchmark"},
     }

@@ -114,34 +114,31 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, generator) -
     return [batches[i] for i in order]
 
 
-def base_and_head(model):
-    """The decoder body and the output projection of a causal LM (to project only loss positions)."""
-    return model.get_decoder(), model.get_output_embeddings()
-
-
 def target_logps(model, input_ids, attention_mask, loss_mask):
     """Per-sequence SUM of log-probs of the target tokens (``loss_mask == 1``) and their counts.
 
-    The logits are projected only at the positions that predict a target (the vocabulary
-    projection and log-softmax are skipped elsewhere), so masked positions cannot carry gradient.
-    Batches must be right-padded: then no real token can attend to padding under the causal mask,
-    and the forward runs without an explicit attention mask (faster SDPA path, identical values).
+    The model projects logits only at the positions that predict a target (``logits_to_keep`` as a
+    boolean mask), so the vocabulary projection and log-softmax are skipped elsewhere and masked
+    positions cannot carry gradient. It is a plain forward call, so it runs the same through DDP,
+    DeepSpeed and PEFT wrappers. Batches must be right-padded: then no real token can attend to
+    padding under the causal mask, and the forward runs without an explicit attention mask (faster
+    SDPA path, identical values).
     """
     import torch
 
     if bool((attention_mask[:, 0] == 0).any()):
         raise ValueError("target_logps expects right-padded batches")
-    body, head = base_and_head(model)
-    hidden = body(input_ids=input_ids, attention_mask=None, use_cache=False).last_hidden_state
     select = loss_mask[:, 1:].bool() & attention_mask[:, 1:].bool()
+    # Position t predicts token t + 1; the last position predicts nothing.
+    keep = torch.cat([select, torch.zeros_like(select[:, :1])], dim=1)
+    logits = model(input_ids=input_ids, logits_to_keep=keep, use_cache=False).logits
+    logits = logits.reshape(-1, logits.shape[-1]).float()
     rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(select)[select]
-    logits = head(hidden[:, :-1][select]).float()
     targets = input_ids[:, 1:][select]
     token_logps = torch.log_softmax(logits, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
     sums = torch.zeros(input_ids.shape[0], dtype=token_logps.dtype, device=token_logps.device)
     sums = sums.index_add(0, rows, token_logps)
-    counts = select.sum(dim=1)
-    return sums, counts
+    return sums, select.sum(dim=1)
 
 
 def logps_from_logits(logits, input_ids, loss_mask):

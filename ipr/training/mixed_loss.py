@@ -1,4 +1,4 @@
-"""The IPR mixed loss (paper Eq. 7-10) and its trainer.
+"""The IPR mixed loss (paper Eq. 7-10), the reference pass, and the pair trainer.
 
     L = w_o * L_oDPO + w_s * L_sDPO + w_sft * L_SFT
 
@@ -13,37 +13,31 @@ L_oDPO is the mean of ``l`` over the outcome pairs of the batch and L_sDPO the m
 pairs (0 when the batch has none of that kind). L_SFT is the NLL of the chosen completion's
 assistant tokens over all pairs of the batch: ``sft_normalize="token"`` (default) divides the summed
 NLL by the number of chosen assistant tokens in the batch; ``"sum"`` is the mean over pairs of each
-pair's summed NLL, which is what the authors' ``dpo_with_sft_loss`` does (it is ~tokens-per-
-completion times larger, so it dominates the DPO terms at w_sft = 1).
+pair's summed NLL.
 
-Differences from the authors' trainer, on purpose: reference log-probs are computed once up front
-(the reference is frozen), DPO terms are averaged per pair kind so each weight means what Eq. 10
-says, and batches are dynamically padded.
+``variant="reference_code"`` reproduces the authors' ``dpo_with_sft_loss`` instead: one sigmoid term
+averaged over every pair of the batch whatever its kind, plus the mean of the chosen side's summed
+NLL, with equal weights (the config weights are ignored). Its SFT term is ~tokens-per-completion
+times larger than the token mean, so it dominates the DPO term.
+
+The reference model is never in memory while training: :func:`reference_logps` runs it once
+over a pairs file (its own job in the workflow) and stores the log-probs with the pairs, computed on
+exactly the sequences the trainer will see (same template, same truncation).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import shutil
-import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from ipr.training.common import (
-    atomic_dir,
-    cosine_schedule,
-    length_grouped_batches,
-    load_model,
-    pick_device,
-    seed_everything,
-    target_logps,
-    write_json_file,
-)
+from ipr.training.common import atomic_dir, load_model, pick_device, target_logps, write_json_file
 from ipr.training.masking import encode_pair, pad_batch, truncate
 
 log = logging.getLogger(__name__)
 KINDS = ("outcome", "step")
+VARIANTS = ("ipr", "reference_code")
 
 
 def mixed_loss(
@@ -58,6 +52,7 @@ def mixed_loss(
     weights: dict,
     label_smoothing: float = 0.0,
     sft_normalize: str = "token",
+    variant: str = "ipr",
 ):
     """The pure IPR loss on per-pair tensors of shape ``[B]``; returns ``(loss, metrics)``.
 
@@ -65,10 +60,15 @@ def mixed_loss(
     ``-policy_chosen_logps``); ``chosen_tokens``: their counts. ``kinds``: "outcome"|"step" per pair.
     ``weights``: outcome_weight, step_weight, sft_weight. ``metrics`` holds floats: each loss term,
     and per kind the mean implicit rewards (beta * (policy - reference)), margin and accuracy.
+    ``variant``: "ipr" (Eq. 10) or "reference_code" (the authors' loss, see the module docstring).
     """
     import torch
     import torch.nn.functional as F
 
+    if variant not in VARIANTS:
+        raise ValueError(f"loss variant must be one of {VARIANTS}, got {variant!r}")
+    if variant == "reference_code":
+        sft_normalize, weights = "sum", {"outcome_weight": 1.0, "step_weight": 1.0, "sft_weight": 1.0}
     if sft_normalize not in ("token", "sum"):
         raise ValueError(f"sft_normalize must be 'token' or 'sum', got {sft_normalize!r}")
     unknown = set(kinds) - set(KINDS)
@@ -101,11 +101,14 @@ def mixed_loss(
         sft = chosen_nll.sum() / chosen_tokens.sum().clamp(min=1)
     else:
         sft = chosen_nll.mean()
-    loss = (
-        float(weights.get("outcome_weight", 1.0)) * terms["outcome"]
-        + float(weights.get("step_weight", 1.0)) * terms["step"]
-        + float(weights.get("sft_weight", 1.0)) * sft
-    )
+    if variant == "reference_code":
+        loss = per_pair.mean() + sft
+    else:
+        loss = (
+            float(weights.get("outcome_weight", 1.0)) * terms["outcome"]
+            + float(weights.get("step_weight", 1.0)) * terms["step"]
+            + float(weights.get("sft_weight", 1.0)) * sft
+        )
     metrics.update(
         {
             "loss": float(loss.detach()),
@@ -124,57 +127,90 @@ def sequence_logps(model, input_ids, attention_mask, loss_mask):
     return target_logps(model, input_ids, attention_mask, loss_mask)[0]
 
 
-def _encode_pairs(tokenizer, pairs: list[dict], max_length: int | None):
-    """Tokenize pairs; drop (and count) those left without targets on either side."""
-    encoded, dropped, truncated = [], 0, 0
+def encode_pairs(tokenizer, pairs: Iterable[dict], max_length: int | None) -> Iterator[dict]:
+    """Tokenized pairs: ``{"kind", "chosen": (ids, mask), "rejected": (ids, mask), "trainable"}``.
+
+    ``trainable`` is False for a pair left without targets on a side after truncation (the trainer
+    drops it); ``truncated`` counts the sides that were cut.
+    """
     for pair in pairs:
-        kind = pair["kind"]
-        if kind not in KINDS:
-            raise ValueError(f"pair {pair.get('id', '?')}: unknown kind {kind!r}")
-        sides = []
+        if pair["kind"] not in KINDS:
+            raise ValueError(f"pair {pair.get('id', '?')}: unknown kind {pair['kind']!r}")
+        sides, truncated = [], 0
         for side in ("chosen", "rejected"):
             ids, mask, _ = encode_pair(tokenizer, pair["prompt"], pair[side])
             ids, mask, cut = truncate(ids, mask, max_length)
             truncated += cut
             sides.append((ids, mask))
-        if any(sum(m[1:]) == 0 for _, m in sides):
-            dropped += 1
-            continue
-        encoded.append({"kind": kind, "chosen": sides[0], "rejected": sides[1]})
-    return encoded, dropped, truncated
+        yield {"kind": pair["kind"], "chosen": sides[0], "rejected": sides[1], "truncated": truncated,
+               "trainable": all(sum(m[1:]) > 0 for _, m in sides)}
 
 
-def _pair_batch(encoded: list[dict], idx: list[int], pad_id: int):
-    """Chosen rows first, then rejected rows: one forward for both."""
-    seqs = [encoded[i]["chosen"][0] for i in idx] + [encoded[i]["rejected"][0] for i in idx]
-    masks = [encoded[i]["chosen"][1] for i in idx] + [encoded[i]["rejected"][1] for i in idx]
-    return pad_batch(seqs, masks, pad_id)
+def reference_logps(reference_dir, pairs: list[dict], settings: dict) -> list[tuple[float, float]]:
+    """``(chosen, rejected)`` summed log-probs of each pair under the frozen reference model.
 
-
-def _reference_logps(reference_dir, encoded, batch_size: int, device: str):
-    """Chosen/rejected reference log-probs of every pair, computed once with the frozen reference."""
+    Sequences are sorted by length and batched (``settings["batch_size"]`` pairs) under no_grad;
+    the values do not depend on the batching. ``settings["max_length"]`` must be the trainer's.
+    """
     import torch
+    from tqdm import tqdm
 
-    ref, tokenizer = load_model(reference_dir, device)
-    ref.eval()
-    lengths = [max(len(e["chosen"][0]), len(e["rejected"][0])) for e in encoded]
-    order = sorted(range(len(encoded)), key=lambda i: lengths[i])
-    chosen = torch.zeros(len(encoded), dtype=torch.float64)
-    rejected = torch.zeros(len(encoded), dtype=torch.float64)
-    with torch.no_grad():
+    device = pick_device(settings)
+    model, tokenizer = load_model(reference_dir, device)
+    model.eval()
+    max_length = settings.get("max_length")
+    encoded = list(encode_pairs(tokenizer, pairs, max_length))
+    order = sorted(range(len(encoded)), key=lambda i: max(len(encoded[i]["chosen"][0]), len(encoded[i]["rejected"][0])))
+    values = [(0.0, 0.0)] * len(encoded)
+    batch_size = int(settings["batch_size"])
+    progress = settings.get("progress", True)
+    with torch.no_grad(), tqdm(total=len(order), desc="reference log-probs", unit="pair", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            batch = {k: v.to(device) for k, v in _pair_batch(encoded, idx, tokenizer.pad_token_id).items()}
-            sums = sequence_logps(ref, batch["input_ids"], batch["attention_mask"], batch["loss_mask"]).cpu()
-            chosen[idx] = sums[: len(idx)].double()
-            rejected[idx] = sums[len(idx) :].double()
-    del ref
-    import gc
+            batch = pad_batch([encoded[i]["chosen"][0] for i in idx] + [encoded[i]["rejected"][0] for i in idx],
+                              [encoded[i]["chosen"][1] for i in idx] + [encoded[i]["rejected"][1] for i in idx],
+                              tokenizer.pad_token_id)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            sums = sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"]).tolist()
+            for j, i in enumerate(idx):
+                values[i] = (sums[j], sums[len(idx) + j])
+            bar.update(len(idx))
+    return values
 
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return chosen.float(), rejected.float()
+
+class PairCollator:
+    """Chosen rows first, then rejected rows (one forward for both), right-padded to the longest."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, examples: Sequence[dict]) -> dict:
+        import torch
+
+        batch = pad_batch([e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples],
+                          [e["chosen_mask"] for e in examples] + [e["rejected_mask"] for e in examples],
+                          self.pad_id)
+        batch["ref_chosen"] = torch.tensor([e["ref_chosen"] for e in examples], dtype=torch.float32)
+        batch["ref_rejected"] = torch.tensor([e["ref_rejected"] for e in examples], dtype=torch.float32)
+        batch["kind"] = torch.tensor([KINDS.index(e["kind"]) for e in examples], dtype=torch.long)
+        return batch
+
+
+class MixedObjective:
+    """The mixed loss of a collated pair batch under the policy being trained."""
+
+    def __init__(self, beta: float, weights: dict, label_smoothing: float, sft_normalize: str, variant: str):
+        self.beta, self.weights, self.label_smoothing = beta, weights, label_smoothing
+        self.sft_normalize, self.variant = sft_normalize, variant
+
+    def __call__(self, model, batch):
+        sums, counts = target_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"])
+        n = batch["kind"].shape[0]
+        return mixed_loss(
+            sums[:n], sums[n:], batch["ref_chosen"], batch["ref_rejected"], -sums[:n], counts[:n],
+            [KINDS[k] for k in batch["kind"].tolist()], self.beta, self.weights, self.label_smoothing,
+            self.sft_normalize, self.variant,
+        )
 
 
 def _copy_unchanged(policy_dir, out_dir, metrics: dict) -> None:
@@ -189,111 +225,57 @@ def _copy_unchanged(policy_dir, out_dir, metrics: dict) -> None:
         write_json_file(tmp / "metrics.json", metrics)
 
 
-def train_mixed(
-    policy_dir, reference_dir, out_dir, pairs: list[dict], settings: dict, weights: dict, seed: int
-) -> dict:
-    """Train the policy in ``policy_dir`` on ``pairs`` with the IPR mixed loss; save to ``out_dir``.
+def train_mixed(policy_dir, out_dir, pairs: list[dict], settings: dict, weights: dict, seed: int) -> dict:
+    """Train the policy in ``policy_dir`` on reference-scored ``pairs`` with the mixed loss; save to ``out_dir``.
 
-    ``settings``: epochs, learning_rate, batch_size (pairs per step), beta, label_smoothing,
-    max_length; optional sft_normalize ("token"), warmup_ratio (0.0; then cosine decay to 0),
-    max_grad_norm (1.0), weight_decay (0.0), device ("auto"), num_threads (torch default),
-    progress (True).
-    ``weights``: outcome_weight, step_weight, sft_weight. ``pairs``: dicts with kind, prompt, chosen,
-    rejected (full message lists). With no usable pairs, the policy is copied unchanged and
-    ``metrics["skipped"]`` says why. Returns the metrics written to ``out_dir/metrics.json``.
+    ``pairs``: ``reference_pair`` records (kind, prompt, chosen, rejected as full message lists, and
+    ``ref_chosen_logp``/``ref_rejected_logp`` from :func:`reference_logps` with the same
+    ``max_length``). ``settings``: epochs, learning_rate, batch_size (pairs per step and process),
+    beta, label_smoothing, max_length; optional loss_variant ("ipr"), sft_normalize ("token"),
+    warmup_ratio, max_grad_norm, weight_decay, device, num_threads, progress, and the engine's
+    options (``ipr.training.trainer.train``). ``weights``: outcome_weight, step_weight, sft_weight.
+    With no usable pairs, the policy is copied unchanged and ``metrics["skipped"]`` says why.
+    Returns the metrics written to ``out_dir/metrics.json``.
     """
-    import torch
-    from tqdm import tqdm
+    from transformers import AutoTokenizer
 
-    seed_everything(seed)
-    device = pick_device(settings)
-    base = {
+    from ipr.training.trainer import is_main_process, train
+
+    max_length = settings.get("max_length")
+    for pair in pairs:
+        if pair.get("ref_max_length", max_length) != max_length:
+            raise ValueError(f"pair {pair.get('id', '?')}: reference log-probs were computed with max_length "
+                             f"{pair['ref_max_length']}, training uses {max_length}; recompute them")
+    variant = settings.get("loss_variant", "ipr")
+    metrics = {
         "kind": "mixed",
-        "seed": seed,
         "settings": dict(settings),
         "weights": dict(weights),
+        "loss_variant": variant,
         "num_pairs": len(pairs),
         "pair_kinds": {k: sum(p["kind"] == k for p in pairs) for k in KINDS},
     }
-    if not pairs:
-        metrics = {**base, "skipped": "no pairs: policy copied unchanged", "steps": 0}
-        _copy_unchanged(policy_dir, out_dir, metrics)
+    tokenizer = AutoTokenizer.from_pretrained(str(policy_dir))
+    examples, dropped, truncated = [], 0, 0
+    for pair, enc in zip(pairs, encode_pairs(tokenizer, pairs, max_length)):
+        truncated += enc["truncated"]
+        if not enc["trainable"]:
+            dropped += 1
+            continue
+        examples.append({"kind": enc["kind"], "chosen_ids": enc["chosen"][0], "chosen_mask": enc["chosen"][1],
+                         "rejected_ids": enc["rejected"][0], "rejected_mask": enc["rejected"][1],
+                         "ref_chosen": float(pair["ref_chosen_logp"]), "ref_rejected": float(pair["ref_rejected_logp"])})
+    metrics.update({"num_dropped_pairs": dropped, "num_truncated_sequences": truncated,
+                    "num_trained_pairs": len(examples)})
+    if not examples:
+        why = "no pairs" if not pairs else "no pair has assistant tokens on both sides"
+        metrics.update({"skipped": f"{why}: policy copied unchanged", "steps": 0})
+        if is_main_process():
+            _copy_unchanged(policy_dir, out_dir, metrics)
         return metrics
 
-    model, tokenizer = load_model(policy_dir, device)
-    encoded, dropped, truncated = _encode_pairs(tokenizer, pairs, settings.get("max_length"))
-    base.update({"num_dropped_pairs": dropped, "num_truncated_sequences": truncated})
-    if not encoded:
-        metrics = {**base, "skipped": "no pair has assistant tokens on both sides: policy copied unchanged",
-                   "steps": 0}
-        _copy_unchanged(policy_dir, out_dir, metrics)
-        return metrics
-
-    batch_size = int(settings["batch_size"])
-    t0 = time.perf_counter()
-    ref_chosen, ref_rejected = _reference_logps(reference_dir, encoded, batch_size, device)
-    ref_time = time.perf_counter() - t0
-
-    beta = float(settings["beta"])
-    label_smoothing = float(settings.get("label_smoothing", 0.0))
-    sft_normalize = settings.get("sft_normalize", "token")
-    epochs = int(settings["epochs"])
-    total_steps = math.ceil(len(encoded) / batch_size) * epochs
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(settings["learning_rate"]), weight_decay=float(settings.get("weight_decay", 0.0))
-    )
-    scheduler = cosine_schedule(optimizer, total_steps, float(settings.get("warmup_ratio", 0.0)))
-    max_grad_norm = float(settings.get("max_grad_norm", 1.0))
-    generator = torch.Generator().manual_seed(seed)
-    lengths = [max(len(e["chosen"][0]), len(e["rejected"][0])) for e in encoded]
-
-    model.train()
-    history, tokens = [], 0
-    start = time.perf_counter()
-    bar = tqdm(total=total_steps, desc="mixed", disable=not settings.get("progress", True), mininterval=2.0)
-    for epoch in range(epochs):
-        for idx in length_grouped_batches(lengths, batch_size, generator):
-            batch = {k: v.to(device) for k, v in _pair_batch(encoded, idx, tokenizer.pad_token_id).items()}
-            sums, counts = target_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"])
-            n = len(idx)
-            loss, m = mixed_loss(
-                sums[:n], sums[n:], ref_chosen[idx].to(device), ref_rejected[idx].to(device),
-                -sums[:n], counts[:n], [encoded[i]["kind"] for i in idx],
-                beta, weights, label_smoothing, sft_normalize,
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if max_grad_norm > 0:
-                m["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
-            optimizer.step()
-            scheduler.step()
-            tokens += int(batch["attention_mask"].sum())
-            history.append({"epoch": epoch, **{k: (round(v, 6) if isinstance(v, float) else v) for k, v in m.items()}})
-            bar.update(1)
-            bar.set_postfix(loss=f"{m['loss']:.4f}", margin=f"{m['reward_margin']:.3f}")
-    bar.close()
-    wall = time.perf_counter() - start
-
-    metrics = {
-        **base,
-        "device": device,
-        "num_trained_pairs": len(encoded),
-        "steps": total_steps,
-        "history": history,
-        "train_loss": [h["loss"] for h in history],
-        "final": _summarise(history[-max(1, math.ceil(len(encoded) / batch_size)):]),
-        "reference_time_s": round(ref_time, 3),
-        "wall_time_s": round(wall, 3),
-        "tokens": tokens,
-        "tokens_per_s": round(tokens / wall, 1) if wall > 0 else None,
-    }
-    from ipr.training.sft import save_model_dir
-
-    save_model_dir(model, tokenizer, out_dir, metrics)
-    return metrics
-
-
-def _summarise(history: list[dict]) -> dict:
-    """Mean of each numeric metric over the given steps (the last epoch, for ``metrics['final']``)."""
-    keys = sorted({k for h in history for k, v in h.items() if isinstance(v, (int, float)) and k != "epoch"})
-    return {k: round(sum(h[k] for h in history if k in h) / sum(1 for h in history if k in h), 6) for k in keys}
+    objective = MixedObjective(float(settings["beta"]), weights, float(settings.get("label_smoothing", 0.0)),
+                               settings.get("sft_normalize", "token"), variant)
+    lengths = [max(len(e["chosen_ids"]), len(e["rejected_ids"])) for e in examples]
+    return train(policy_dir, out_dir, examples, lengths, PairCollator(tokenizer.pad_token_id), objective,
+                 settings, seed, metrics)
