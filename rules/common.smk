@@ -5,6 +5,7 @@ All Python of the workflow lives here; the other .smk files hold rules only.
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import jsonschema
@@ -43,6 +44,8 @@ ITERATIONS = int(config["iterations"])
 SPLITS = list(config["evaluate"]["splits"])
 BUILT_MODELS = [m for m, e in config["models"].items() if e["source"] == "build"]
 LINKED_MODELS = [m for m, e in config["models"].items() if e["source"] == "path"]
+# Chat templates by name; absolute, so that runs with --directory elsewhere find them.
+TEMPLATES_DIR = Path(workflow.basedir) / "config" / "templates"
 
 
 def _check_method_settings():
@@ -68,8 +71,36 @@ def _check_model_paths():
             )
 
 
+def chat_template_file(model):
+    """The template file a model is given ([] for a linked model that keeps its own template).
+
+    A name is config/templates/<name>.jinja, a value ending in .jinja a path (what the schema
+    allows; the same rule as ipr.training.templates.template_path, which the workflow does not
+    import). Built models default to chatml. The file is a rule input, so editing it rebuilds or
+    relinks the model.
+    """
+    entry = config["models"][model]
+    template = entry.get("chat_template", "chatml" if entry["source"] == "build" else None)
+    if template is None:
+        return []
+    if template.endswith(".jinja"):
+        return str(Path(template).expanduser())
+    return str(TEMPLATES_DIR / f"{template}.jinja")
+
+
+def _check_chat_template_paths():
+    for name, entry in config["models"].items():
+        template = chat_template_file(name)
+        if template and not Path(template).is_file():
+            raise WorkflowError(
+                f"Invalid config: config['models'][{name!r}]['chat_template'] = "
+                f"{entry['chat_template']!r} is not a file."
+            )
+
+
 _check_method_settings()
 _check_model_paths()
+_check_chat_template_paths()
 
 
 # ------------------------------------------------------------- wildcards
@@ -168,6 +199,15 @@ def corpus_files(wildcards):
 
 def linked_model_path(wildcards):
     return str(Path(config["models"][wildcards.model]["path"]).expanduser())
+
+
+def model_chat_template(wildcards):
+    return chat_template_file(wildcards.model)
+
+
+def chat_template_option(wildcards, input):
+    """link_model's --chat-template argument, or nothing when the model keeps its own template."""
+    return f"--chat-template {shlex.quote(input.template)}" if input.template else ""
 
 
 def policy_for(wildcards):

@@ -1,6 +1,7 @@
 rule build_model:
     input:
         corpus=corpus_files,
+        template=model_chat_template,
     output:
         model=directory("results/models/{model}"),
     log:
@@ -16,10 +17,12 @@ rule build_model:
         settings=settings_for("build_model"),
     shell:
         "python scripts/build_model.py --model {wildcards.model} --settings '{params.settings}'"
-        " --corpus {input.corpus} --out {output.model} > {log} 2>&1"
+        " --corpus {input.corpus} --chat-template {input.template:q} --out {output.model} > {log} 2>&1"
 
 
 rule link_model:
+    input:
+        template=model_chat_template,
     output:
         model=directory("results/models/{model}"),
     log:
@@ -32,6 +35,7 @@ rule link_model:
         "../envs/ipr.yaml"
     params:
         path=linked_model_path,
+        template=chat_template_option,
     shell:
         "python scripts/link_model.py --model {wildcards.model} --path {params.path:q}"
-        " --out {output.model} > {log} 2>&1"
+        " {params.template} --out {output.model} > {log} 2>&1"

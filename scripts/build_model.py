@@ -10,6 +10,7 @@ from ipr.cli import parser, run, setup
 from ipr.envs import ENVS, copy_drills, header
 from ipr.records import read_jsonl
 from ipr.training.sft import train_sft
+from ipr.training.templates import load_template
 from ipr.training.tiny_model import build_tiny_model
 
 
@@ -55,18 +56,20 @@ def main():
     p = parser(__doc__)
     p.add_argument("--model", required=True)
     p.add_argument("--corpus", nargs="+", required=True, type=Path, help="train.jsonl of every benchmark")
+    p.add_argument("--chat-template", required=True, type=Path, help="the model's chat template (.jinja)")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
     seed, model, envs = settings.get("seed", 0), settings.section("model"), settings.section("envs")
     setup(seed)
     benchmarks = train_records(args.corpus, envs)
+    chat_template = load_template(args.chat_template)
     if "pretrain" not in model:
-        build_tiny_model(args.out, corpus(benchmarks), model, seed)
+        build_tiny_model(args.out, corpus(benchmarks), model, seed, chat_template)
         return
     initial = args.out.with_name(f".{args.out.name}.init")
     shutil.rmtree(initial, ignore_errors=True)
-    build_tiny_model(initial, corpus(benchmarks), model, seed)
+    build_tiny_model(initial, corpus(benchmarks), model, seed, chat_template)
     stage = dict(model["pretrain"], loss_on="all")
     texts = conversations(benchmarks) + drills(benchmarks, stage, seed)
     metrics = train_sft(initial, args.out, texts, stage, seed)

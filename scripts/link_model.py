@@ -1,9 +1,11 @@
-"""Make an existing model directory (e.g. Llama-2-7b-hf on the cluster) a pipeline artifact by symlink."""
+"""Make an existing model directory (e.g. Llama-2-7b-hf on the cluster) a pipeline artifact by symlink,
+optionally with a configured chat template (the source directory is never written)."""
 
-import os
 from pathlib import Path
 
 from ipr.cli import require_model_dir, run
+from ipr.training.linked_model import link_model
+from ipr.training.templates import load_template
 
 
 def main():
@@ -12,16 +14,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", required=True)
     p.add_argument("--path", required=True, type=Path)
+    p.add_argument("--chat-template", type=Path, help="chat template (.jinja) to give the model; default: its own")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
-    source = require_model_dir(args.path).resolve()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.link")
-    if tmp.is_symlink():
-        tmp.unlink()
-    os.symlink(source, tmp, target_is_directory=True)
-    os.replace(tmp, args.out)
-    print(f"{args.model}: {args.out} -> {source}")
+    source = require_model_dir(args.path)
+    chat_template = load_template(args.chat_template) if args.chat_template else None
+    link_model(args.model, source, args.out, chat_template)
+    print(f"{args.model}: {args.out} -> {source.resolve()}" + (f" with {args.chat_template}" if chat_template else ""))
 
 
 if __name__ == "__main__":

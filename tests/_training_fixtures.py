@@ -1,6 +1,12 @@
 """Shared tiny corpus, conversations and model settings for the training tests."""
 
 import random
+from pathlib import Path
+
+from ipr.training.templates import load_template
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "config" / "templates"
+CHATML = load_template("chatml", TEMPLATES_DIR)
 
 SETTINGS = dict(vocab_size=400, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                 num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512, chat_template="chatml")

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from _training_fixtures import SETTINGS, corpus, make_pair, with_reference
+from _training_fixtures import CHATML, SETTINGS, corpus, make_pair, with_reference
 from ipr.launch import command
 from ipr.training.tiny_model import build_tiny_model
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "model"
-    build_tiny_model(out, corpus(), SETTINGS, seed=0)
+    build_tiny_model(out, corpus(), SETTINGS, seed=0, chat_template=CHATML)
     return out
 
 

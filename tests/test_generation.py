@@ -12,6 +12,8 @@ from ipr.envs import generate
 from ipr.scoring import EnvSpec, ScoreRequest, expert_requests, mc_step_rewards
 from ipr.training.tiny_model import build_tiny_model
 
+from _training_fixtures import CHATML
+
 MODEL = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 1,
          "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 2048}
 
@@ -21,7 +23,7 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
     splits = generate("sql_embedded", root / "assets", 0, train_per_template=1, test_per_template=1)
     corpus = [m["content"] for r in splits["train"] for m in r["messages"]]
-    build_tiny_model(root / "model", corpus, MODEL, seed=0)
+    build_tiny_model(root / "model", corpus, MODEL, seed=0, chat_template=CHATML)
     return root, splits["train"]
 
 

@@ -15,6 +15,8 @@ from ipr.envs import generate
 from ipr.records import write_jsonl
 from ipr.training.tiny_model import build_tiny_model
 
+from _training_fixtures import CHATML
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK = {"env": "sql_embedded", "max_turns": 5, "tau_step": 0.1, "tau_outcome": 0.1, "explore_tasks": 3}
 MODEL = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 1,
@@ -34,7 +36,7 @@ def world(tmp_path_factory):
     splits = generate("sql_embedded", root / "assets", 0, train_per_template=1, test_per_template=1)
     write_jsonl(root / "train.jsonl", splits["train"], "trajectory")
     corpus = [m["content"] for r in splits["train"] for m in r["messages"]]
-    build_tiny_model(root / "model", corpus, MODEL, seed=0)
+    build_tiny_model(root / "model", corpus, MODEL, seed=0, chat_template=CHATML)
     return root
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from _training_fixtures import SETTINGS, SYSTEM, conversation, corpus, make_pair, with_reference
+from _training_fixtures import CHATML, SETTINGS, SYSTEM, conversation, corpus, make_pair, with_reference
 from ipr.training.masking import DynamicPaddingCollator, encode_messages, encode_pair, truncate
 from ipr.training.tiny_model import build_tiny_model
 
@@ -17,7 +17,7 @@ from ipr.training.tiny_model import build_tiny_model
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "model"
-    build_tiny_model(out, corpus(), SETTINGS, seed=0)
+    build_tiny_model(out, corpus(), SETTINGS, seed=0, chat_template=CHATML)
     return out
 
 
@@ -34,14 +34,14 @@ def weights(d):
 
 def test_build_is_deterministic_and_atomic(model_dir, tmp_path):
     again = tmp_path / "again"
-    build_tiny_model(again, corpus(), SETTINGS, seed=0)
+    build_tiny_model(again, corpus(), SETTINGS, seed=0, chat_template=CHATML)
     for name in ("model.safetensors", "tokenizer.json", "config.json", "chat_template.jinja"):
         assert (again / name).read_bytes() == (model_dir / name).read_bytes(), name
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dir left
     cfg = json.loads((model_dir / "config.json").read_text())
     assert cfg["tie_word_embeddings"] and cfg["hidden_size"] // cfg["num_attention_heads"] >= 32
     with pytest.raises(ValueError):
-        build_tiny_model(tmp_path / "bad", corpus(), {**SETTINGS, "num_attention_heads": 4}, seed=0)
+        build_tiny_model(tmp_path / "bad", corpus(), {**SETTINGS, "num_attention_heads": 4}, seed=0, chat_template=CHATML)
 
 
 def test_tokenizer_round_trip_and_same_ids(model_dir, tokenizer):

@@ -20,6 +20,8 @@ from ipr.records import load_jsonl, write_jsonl
 from ipr.training.sft import train_sft
 from ipr.training.tiny_model import build_tiny_model
 
+from _training_fixtures import CHATML
+
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +40,7 @@ def world(tmp_path_factory):
     splits = generate("sql_embedded", root / "assets", 0, train_per_template=3, test_per_template=1)
     write_jsonl(root / "train.jsonl", splits["train"], "trajectory")
     corpus = [m["content"] for r in splits["train"] for m in r["messages"]]
-    build_tiny_model(root / "base", corpus, MODEL, seed=0)
+    build_tiny_model(root / "base", corpus, MODEL, seed=0, chat_template=CHATML)
     # A briefly trained model: peaked logits, and turns that end at the stop strings.
     conversations = [with_header("sql_embedded", r["messages"]) for r in splits["train"]]
     train_sft(root / "base", root / "model", conversations,

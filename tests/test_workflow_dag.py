@@ -156,6 +156,15 @@ def test_iteration_chain(dag_run):
     assert corpus[start : start + 2] == ["results/sql_a/data/train.jsonl", "results/sql_b/data/train.jsonl"]
 
 
+def test_model_rules_get_their_chat_template_file(dag_run):
+    """The built model's template defaults to chatml; the linked one gets its configured template."""
+    templates = REPO / "config" / "templates"
+    [build] = shell_commands(dag_run, "build_model.py")
+    [link] = shell_commands(dag_run, "link_model.py")
+    assert Path(arg(build, "--chat-template")) == templates / "chatml.jinja"
+    assert Path(arg(link, "--chat-template")) == templates / "llama-2.jinja"
+
+
 def test_settings_are_single_json_objects(dag_run):
     expected = {
         "prepare_data.py": {"seed", "benchmark"},
@@ -205,6 +214,10 @@ def _set_missing_path(config):
     config["models"]["external"]["path"] = "no/such/model"
 
 
+def _set_missing_template(config):
+    config["models"]["external"]["chat_template"] = "no/such.jinja"
+
+
 def _set_method_without_settings(config):
     config["methods"] = ["sft", "eto"]
 
@@ -219,10 +232,11 @@ def _set_typo_key(config):
         (_set_env, ["config['benchmarks']['sql_b']['env']", "'sql_embeded' is not one of"]),
         (_set_method, ["config['methods'][2]", "'ipr_typo' is not one of"]),
         (_set_missing_path, ["config['models']['external']['path']", "'no/such/model' does not exist"]),
+        (_set_missing_template, ["config['models']['external']['chat_template']", "'no/such.jinja' is not a file"]),
         (_set_method_without_settings, ["'eto'", "config['method_settings']"]),
         (_set_typo_key, ["config['shards']", "'scores' was unexpected"]),
     ],
-    ids=["unknown-env", "unknown-method", "missing-model-path", "method-without-settings", "typo-key"],
+    ids=["unknown-env", "unknown-method", "missing-model-path", "missing-template", "method-without-settings", "typo-key"],
 )
 def test_bad_config_fails_dry_run(tmp_path, change, expected):
     result = snakemake(tmp_path, "-n", "--configfile", str(_broken_config(tmp_path, change)))

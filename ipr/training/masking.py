@@ -1,9 +1,10 @@
 """Tokenize chat conversations with assistant-only loss masks, truncate, and pad batches dynamically.
 
 Mask convention: ``mask[i] == 1`` means token ``i`` is a training target (it is predicted from the
-logits at position ``i - 1``). Targets are exactly the assistant contents and their ``<|im_end|>``,
-taken from the chat template's ``{% generation %}`` spans; system, user/observation turns, role
-headers and the newline after ``<|im_end|>`` are never targets.
+logits at position ``i - 1``). Targets are exactly the assistant contents and their end-of-turn
+token (``<|im_end|>``, ``</s>``, ``<|eot_id|>``), taken from the chat template's ``{% generation %}``
+spans (config/templates/); system, user/observation turns, role headers and what follows the
+end-of-turn token are never targets.
 
 Truncation policy (both SFT and pairs): sequences longer than ``max_length`` are cut from the RIGHT,
 i.e. the end of the conversation/completion is dropped. This keeps the system header (the

@@ -2,9 +2,8 @@
 
 The tokenizer is trained with exactly the normalizer (NFC) and pre-tokenizer (Qwen2 split regex +
 byte-level) that ``Qwen2Tokenizer`` rebuilds on load, so ``AutoTokenizer.from_pretrained(out_dir)``
-gives the same ids as the raw ``tokenizers`` object (ML_STACK.md section 2). The chat template is
-ChatML with ``{% generation %}`` around every assistant turn's content + ``<|im_end|>``, which is
-what ``return_assistant_tokens_mask`` and TRL's ``assistant_only_loss`` need.
+gives the same ids as the raw ``tokenizers`` object (ML_STACK.md section 2). The chat template is one
+of ``config/templates/`` (``ipr.training.templates``), with the special tokens that template writes.
 """
 
 from __future__ import annotations
@@ -13,40 +12,24 @@ import os
 from collections.abc import Iterable, Iterator
 
 from ipr.training.common import atomic_dir
-
-PAD_TOKEN = "<|endoftext|>"
-BOS_TURN = "<|im_start|>"
-EOS_TOKEN = "<|im_end|>"
-SPECIAL_TOKENS = [PAD_TOKEN, BOS_TURN, EOS_TOKEN]
+from ipr.training.templates import TEMPLATE_TOKENS, TemplateTokens
 
 QWEN2_REGEX = (
     r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 )
 
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\n' }}"
-    "{% elif message['role'] in ['system', 'user'] %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% else %}{{ raise_exception('unknown role: ' + message['role']) }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-CHAT_TEMPLATES = {"chatml": CHATML_TEMPLATE}
 MIN_HEAD_DIM = 32  # vLLM's CPU attention rejects head_dim 16 (ML_STACK.md section 5)
 
 
-def _with_template_text(corpus: Iterable[str]) -> Iterator[str]:
-    # The role headers the template writes, so they become single merged tokens.
-    yield from ("system\n", "user\n", "assistant\n")
+def _with_template_text(corpus: Iterable[str], tokens: TemplateTokens) -> Iterator[str]:
+    # The text the template writes around messages (role headers), so it becomes merged tokens.
+    yield from tokens.header_texts
     yield from corpus
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int):
-    """A ``PreTrainedTokenizerFast`` with byte-level BPE trained on ``corpus`` (deterministic)."""
+def train_tokenizer(corpus: Iterable[str], vocab_size: int, tokens: TemplateTokens):
+    """A ``PreTrainedTokenizerFast`` with byte-level BPE trained on ``corpus`` (deterministic), with the
+    special tokens of a chat template (``tokens``)."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -61,29 +44,33 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=tokens.special_tokens,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_with_template_text(corpus), trainer)
+    tok.train_from_iterator(_with_template_text(corpus, tokens), trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, model_max_length=None
+        tokenizer_object=tok, bos_token=tokens.bos, eos_token=tokens.eos, pad_token=tokens.pad, model_max_length=None
     )
 
 
-def build_tiny_model(out_dir: str | os.PathLike, corpus: Iterable[str], settings: dict, seed: int) -> None:
+def build_tiny_model(
+    out_dir: str | os.PathLike, corpus: Iterable[str], settings: dict, seed: int, chat_template: str
+) -> None:
     """Train the tokenizer on ``corpus`` (plain texts), init a Qwen2ForCausalLM with ``seed``, save atomically.
 
     ``settings``: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
-    num_key_value_heads, max_position_embeddings, chat_template ("chatml"). Other keys are ignored.
-    The model's vocabulary is the trained tokenizer's actual size (at most ``vocab_size``).
+    num_key_value_heads, max_position_embeddings, chat_template (a name of ``TEMPLATE_TOKENS``: which
+    special tokens the tokenizer gets). Other keys are ignored. ``chat_template`` is that template's
+    text (``templates.load_template``). The model's vocabulary is the trained tokenizer's actual size
+    (at most ``vocab_size``).
     """
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     template_name = settings.get("chat_template", "chatml")
-    if template_name not in CHAT_TEMPLATES:
-        raise ValueError(f"unknown chat_template {template_name!r}; known: {sorted(CHAT_TEMPLATES)}")
+    if template_name not in TEMPLATE_TOKENS:
+        raise ValueError(f"a built model needs a named chat_template, one of {sorted(TEMPLATE_TOKENS)}; got {template_name!r}")
     hidden, heads = int(settings["hidden_size"]), int(settings["num_attention_heads"])
     kv_heads = int(settings["num_key_value_heads"])
     if hidden % heads or hidden // heads < MIN_HEAD_DIM:
@@ -93,8 +80,8 @@ def build_tiny_model(out_dir: str | os.PathLike, corpus: Iterable[str], settings
     if heads % kv_heads:
         raise ValueError(f"num_attention_heads {heads} must be a multiple of num_key_value_heads {kv_heads}")
 
-    tokenizer = train_tokenizer(corpus, int(settings["vocab_size"]))
-    tokenizer.chat_template = CHAT_TEMPLATES[template_name]
+    tokenizer = train_tokenizer(corpus, int(settings["vocab_size"]), TEMPLATE_TOKENS[template_name])
+    tokenizer.chat_template = chat_template
     max_pos = int(settings["max_position_embeddings"])
     tokenizer.model_max_length = max_pos
 
@@ -108,7 +95,7 @@ def build_tiny_model(out_dir: str | os.PathLike, corpus: Iterable[str], settings
         head_dim=hidden // heads,
         max_position_embeddings=max_pos,
         tie_word_embeddings=True,
-        bos_token_id=None,
+        bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         use_cache=True,
@@ -116,7 +103,7 @@ def build_tiny_model(out_dir: str | os.PathLike, corpus: Iterable[str], settings
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
     model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id
     )
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)

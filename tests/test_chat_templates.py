@@ -1,0 +1,195 @@
+"""Chat templates (config/templates/*.jinja): for every template the tokens masked in are exactly the
+assistant turns, the generation prompt is a token prefix; link_model gives a linked model a template
+without writing into its (read-only) source and refuses a model whose own template cannot mask."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+import yaml
+
+from _training_fixtures import CHATML, SETTINGS, TEMPLATES_DIR, conversation, corpus
+from ipr.records import InputError
+from ipr.training.linked_model import TEMPLATE_FILE, link_model
+from ipr.training.masking import encode_messages, encode_pair
+from ipr.training.templates import TEMPLATE_NAMES, TEMPLATE_TOKENS, load_template
+from ipr.training.tiny_model import build_tiny_model, train_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def assistant_span(name: str, content: str) -> str:
+    """What a model using template ``name`` writes for one assistant turn (the generation span)."""
+    eos = TEMPLATE_TOKENS[name].eos
+    return f" {content} {eos}" if name == "llama-2" else content + eos
+
+
+@pytest.fixture(scope="module", params=TEMPLATE_NAMES)
+def template_tokenizer(request):
+    """(template name, a byte-level BPE tokenizer with that template and its special tokens)."""
+    tokenizer = train_tokenizer(corpus(), 400, TEMPLATE_TOKENS[request.param])
+    tokenizer.chat_template = load_template(request.param, TEMPLATES_DIR)
+    return request.param, tokenizer
+
+
+def span_token_positions(tokenizer, text: str, spans: list[str]) -> list[int]:
+    """Positions of the tokens of ``text`` that lie inside ``spans`` (found in order in ``text``);
+    each span must start and end on a token boundary."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    starts = {start: i for i, (start, _) in enumerate(enc["offset_mapping"])}
+    ends = {end: i for i, (_, end) in enumerate(enc["offset_mapping"])}
+    positions, cursor = [], 0
+    for span in spans:
+        begin = text.index(span, cursor)
+        cursor = begin + len(span)
+        assert begin in starts and cursor in ends, f"span {span!r} cuts a token"
+        positions += range(starts[begin], ends[cursor] + 1)
+    return positions
+
+
+def test_template_files_match_schema_and_token_table():
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    assert schema["$defs"]["template_name"]["enum"] == list(TEMPLATE_NAMES)
+    assert sorted(p.stem for p in TEMPLATES_DIR.glob("*.jinja")) == sorted(TEMPLATE_NAMES)
+
+
+def test_mask_is_exactly_the_assistant_turns(template_tokenizer):
+    name, tokenizer = template_tokenizer
+    conv = conversation(3)
+    ids, mask = encode_messages(tokenizer, conv)
+    text = tokenizer.apply_chat_template(conv, tokenize=False)
+    assert tokenizer(text, add_special_tokens=False)["input_ids"] == ids
+    spans = [assistant_span(name, m["content"]) for m in conv if m["role"] == "assistant"]
+    expected = span_token_positions(tokenizer, text, spans)
+    masked = [i for i, m in enumerate(mask) if m]
+    assert masked == expected
+    assert [ids[i] for i in masked] == [ids[i] for i in expected]
+    assert tokenizer.decode([ids[i] for i in masked]) == "".join(spans)
+
+
+def test_generation_prompt_is_a_prefix_followed_by_the_span(template_tokenizer):
+    name, tokenizer = template_tokenizer
+    conv = conversation(4)
+    full_text = tokenizer.apply_chat_template(conv, tokenize=False)
+    full_ids = tokenizer.apply_chat_template(conv, return_dict=True)["input_ids"]
+    for k, message in enumerate(conv):
+        if message["role"] != "assistant":
+            continue
+        prompt_text = tokenizer.apply_chat_template(conv[:k], tokenize=False, add_generation_prompt=True)
+        assert full_text.startswith(prompt_text + assistant_span(name, message["content"]))
+        prompt_ids = tokenizer.apply_chat_template(conv[:k], add_generation_prompt=True, return_dict=True)["input_ids"]
+        assert full_ids[: len(prompt_ids)] == prompt_ids
+
+
+def test_encode_pair_masks_only_the_completions_assistant_turns(template_tokenizer):
+    name, tokenizer = template_tokenizer
+    conv = conversation(5)
+    prompt, completion = conv[:2], conv[2:]
+    ids, loss_mask, prompt_len = encode_pair(tokenizer, prompt, completion)
+    assert prompt_len == len(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=True)["input_ids"])
+    text = tokenizer.apply_chat_template(conv, tokenize=False)
+    spans = [assistant_span(name, m["content"]) for m in completion if m["role"] == "assistant"]
+    assert [i for i, m in enumerate(loss_mask) if m] == span_token_positions(tokenizer, text, spans)
+
+
+@pytest.mark.parametrize("name", ["llama-2", "llama-3"])
+def test_built_model_keeps_the_templates_tokens(name, tmp_path):
+    """A tiny model built with a template reloads (as Qwen2Tokenizer) with the same ids and masks."""
+    from transformers import AutoTokenizer
+
+    template = load_template(name, TEMPLATES_DIR)
+    build_tiny_model(tmp_path / "m", corpus(), {**SETTINGS, "chat_template": name}, seed=0, chat_template=template)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path / "m")
+    fresh = train_tokenizer(corpus(), SETTINGS["vocab_size"], TEMPLATE_TOKENS[name])
+    fresh.chat_template = template
+    assert (reloaded.bos_token, reloaded.eos_token) == (TEMPLATE_TOKENS[name].bos, TEMPLATE_TOKENS[name].eos)
+    assert encode_messages(reloaded, conversation(6)) == encode_messages(fresh, conversation(6))
+
+
+# ------------------------------------------------------------------ link_model
+
+
+def make_read_only(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def make_writable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def model_store(tmp_path_factory):
+    """A read-only store of three tiny models: 'own' (chatml with markers), 'plain' (no template),
+    'unmarked' (templates without markers in every place transformers reads one from)."""
+    store = tmp_path_factory.mktemp("store")
+    build_tiny_model(store / "own", corpus(), SETTINGS, seed=0, chat_template=CHATML)
+    build_tiny_model(store / "plain", corpus(), SETTINGS, seed=0, chat_template=CHATML)
+    (store / "plain" / TEMPLATE_FILE).unlink()
+    build_tiny_model(store / "unmarked", corpus(), SETTINGS, seed=0, chat_template=CHATML)
+    unmarked = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    config_file = store / "unmarked" / "tokenizer_config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "chat_template": unmarked}))
+    (store / "unmarked" / TEMPLATE_FILE).write_text(unmarked)
+    (store / "unmarked" / "additional_chat_templates").mkdir()
+    (store / "unmarked" / "additional_chat_templates" / "default.jinja").write_text(unmarked)
+    (store / "unmarked" / "additional_chat_templates" / "tools.jinja").write_text(unmarked)
+    make_read_only(store)
+    yield store
+    make_writable(store)
+
+
+def test_link_without_template_is_a_symlink(model_store, tmp_path):
+    out = tmp_path / "models" / "own"
+    link_model("own", model_store / "own", out, None)
+    assert out.is_symlink() and out.resolve() == (model_store / "own").resolve()
+
+
+def test_link_with_template_wins_over_every_source_template(model_store, tmp_path):
+    from transformers import AutoTokenizer
+
+    source, out = model_store / "unmarked", tmp_path / "models" / "llama"
+    before = snapshot(source)
+    link_model("llama", model_store / "own", out, None)  # an earlier whole-directory link is replaced
+    template = load_template("llama-3", TEMPLATES_DIR)
+    link_model("llama", source, out, template)
+    assert out.is_dir() and not out.is_symlink()
+    assert snapshot(source) == before
+    linked = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_symlink()}
+    assert linked == set(before) - {TEMPLATE_FILE, "additional_chat_templates/default.jinja"}
+    assert all((out / name).resolve() == (source / name).resolve() for name in linked)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    # The source's other named templates stay available; ours is the default.
+    assert tokenizer.chat_template == {"default": template, "tools": (source / "additional_chat_templates/tools.jinja").read_text()}
+    _, mask = encode_messages(tokenizer, conversation(7))
+    assert any(mask)
+
+
+@pytest.mark.parametrize("model", ["plain", "unmarked"])
+def test_link_refuses_a_model_whose_template_cannot_mask(model_store, tmp_path, model):
+    with pytest.raises(InputError, match=f"model '{model}'") as error:
+        link_model(model, model_store / model, tmp_path / model, None)
+    assert "\n" not in str(error.value) and "chat_template" in str(error.value)
+    assert not (tmp_path / model).exists()
+
+
+def test_link_script_fails_with_one_line(model_store, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "scripts/link_model.py", "--model", "plain", "--path", str(model_store / "plain"),
+         "--out", str(tmp_path / "plain")],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and "model 'plain'" in errors[0] and "no chat template" in errors[0]
