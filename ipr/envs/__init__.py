@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ipr.envs.base import Env, StepResult
 
-ENVS = ("sql_embedded", "intercode_sql")
+ENVS = ("sql_embedded", "intercode_sql", "webshop")
 
 # Kept short: it is in every prompt, and a tiny model pays for every token of it.
 _SQL_HEADER = """You are a SQL agent. Each turn, write "Thought: <reason>", then "Action: " and either a ```sql block with one query, or submit when the last result answers the question. SHOW TABLES and DESC <table> show the schema.
@@ -21,6 +21,23 @@ Observation: [(4,)]
 Thought: The result answers the question.
 Action: submit"""
 
+# WebShop's own text mode, shortened: one short episode as the example (ASINs and pages as real ones).
+_WEBSHOP_HEADER = """You are a shopping agent in WebShop. Each turn, write "Thought: <reason>", then "Action: " and either search[keywords] or click[x], where x is a button, product ID or option shown on the page. Buy the product that fits the instruction.
+Example (pages shortened with ...):
+WebShop [SEP] Instruction: [SEP] i need sugar free chocolate bar in mint flavor, and price lower than 20.00 dollars [SEP] Search
+Thought: I should search for sugar free chocolate bar.
+Action: search[sugar free chocolate bar]
+Observation: ... [SEP] Page 1 (Total results: 50) [SEP] Next > [SEP] B0A1 [SEP] Vexa Sugar Free Chocolate Bar [SEP] $12.5 [SEP] ...
+Thought: B0A1 matches what I need.
+Action: click[B0A1]
+Observation: ... [SEP] < Prev [SEP] flavor [SEP] dark [SEP] mint [SEP] Vexa Sugar Free Chocolate Bar [SEP] Price: $12.5 [SEP] Buy Now
+Thought: I should choose mint.
+Action: click[mint]
+Observation: ... [SEP] Buy Now
+Thought: Everything matches, so I will buy it.
+Action: click[Buy Now]"""
+_HEADERS = {"sql_embedded": _SQL_HEADER, "intercode_sql": _SQL_HEADER, "webshop": _WEBSHOP_HEADER}
+
 
 def _check(env_name: str) -> None:
     if env_name not in ENVS:
@@ -30,6 +47,10 @@ def _check(env_name: str) -> None:
 def make_env(env_name: str, assets_dir: str | Path, max_turns: int) -> Env:
     """A fresh environment of family ``env_name`` over the generated assets in ``assets_dir``."""
     _check(env_name)
+    if env_name == "webshop":
+        from ipr.envs.webshop.env import WebShopEnv
+
+        return WebShopEnv(Path(assets_dir), max_turns)
     if env_name == "intercode_sql":
         from ipr.envs.sql.intercode import make_intercode_env
 
@@ -42,16 +63,20 @@ def make_env(env_name: str, assets_dir: str | Path, max_turns: int) -> Env:
 def header(env_name: str) -> str:
     """The system message: instruction plus a one-shot example written as plain text.
 
-    Both SQL families share it: the example's query and observation are the same on SQLite and on
+    Both SQL families share one: the example's query and observation are the same on SQLite and on
     MySQL (an integer COUNT), so it holds for every backend.
     """
     _check(env_name)
-    return _SQL_HEADER
+    return _HEADERS[env_name]
 
 
 def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[str, list[dict]]:
     """Build the benchmark's assets under ``out_dir``; return ``{"train": [...], "test": [...]}`` records."""
     _check(env_name)
+    if env_name == "webshop":
+        from ipr.envs.webshop.generate import generate_webshop
+
+        return generate_webshop(Path(out_dir), seed, **settings)
     if env_name == "intercode_sql":
         from ipr.envs.sql.intercode import generate_intercode
 
