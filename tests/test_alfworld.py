@@ -9,6 +9,7 @@ from ipr.envs.alfworld.env import AlfworldEnv
 from ipr.envs.alfworld.expert import expert_actions
 from ipr.envs.alfworld.generate import ROOMS, combination, combinations, split_plan
 from ipr.envs.alfworld.world import NOTHING_HAPPENS, TASK_TYPES, describe_list
+from ipr.report import markdown_table
 
 
 def kitchen(task_type: str, kind: str = "apple", target: str | None = "sidetable") -> dict:
@@ -184,3 +185,13 @@ def test_registry_header_is_short_and_real():
     text = header("alfworld")
     assert len(text) < 1600 and "Action: put egg 1 in/on sidetable 1" in text
     assert "Observation: You heat the egg 1 using the microwave 1." in text
+
+
+def test_report_has_a_column_per_split():
+    rows = [{"benchmark": "alfworld", "model": "tiny", "method": "sft", "iteration": 0, "split": split, "n": 4,
+             "reward": reward, "success_rate": reward, "step_pairs": 0, "outcome_pairs": 0}
+            for split, reward in (("test_seen", 0.5), ("test_unseen", 0.25))]
+    table = markdown_table(rows)
+    assert "| benchmark | model | run | test_seen | test_unseen |" in table
+    assert "| alfworld | tiny | SFT | 0.500 / 0.500 | 0.250 / 0.250 |" in table
+    assert "| benchmark | model | run |" not in markdown_table(rows[:1])

@@ -201,16 +201,18 @@ class Household:
     def admissible(self, state: HouseholdState) -> dict[str, tuple]:
         """Every admissible command -> (verb, *arguments); what the engine lists, in sorted order."""
         commands: dict[str, tuple] = {"look": ("look",), "inventory": ("inventory",)}
-        for receptacle in self.receptacles:
-            commands[f"go to {receptacle}"] = ("go", receptacle)
         here, held = state.location, state.holding
+        for receptacle in self.receptacles:
+            if receptacle != here:  # the engine does not ground a move to where the agent stands
+                commands[f"go to {receptacle}"] = ("go", receptacle)
         if here is not None:
             commands[f"examine {here}"] = ("examine_receptacle", here)
             if entity_type(here) in OPENABLE:
                 verb = "close" if here in state.opened else "open"
                 commands[f"{verb} {here}"] = (verb, here)
+            # The engine grounds examineObject only for the held object (its precondition's other
+            # branch, an object in a receptacle here, never yields a command), so only that one.
             for obj in self._visible(state):
-                commands[f"examine {obj}"] = ("examine_object", obj)
                 if held is None and entity_type(obj) != LAMP:
                     commands[f"take {obj} from {here}"] = ("take", obj, here)
         # A lamp is toggled where it stands, even inside a closed receptacle (the domain does not check).
