@@ -25,12 +25,12 @@ rule select_split:
         tasks="results/{benchmark}/data/test.jsonl",
     output:
         tasks="results/{benchmark}/data/{split}.jsonl",
-    wildcard_constraints:
-        split="test_[a-z]+",
     log:
         "logs/{benchmark}/select_split_{split}.log",
     benchmark:
         "benchmarks/{benchmark}/select_split_{split}.tsv"
+    wildcard_constraints:
+        split="test_[a-z]+",
     conda:
         "../envs/ipr.yaml"
     shell:
