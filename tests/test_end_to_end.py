@@ -15,14 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def workflow_copy(tmp_path: Path) -> Path:
-    """The workflow files in a fresh directory, so the run writes nothing into the repository."""
+def workflow_copy(tmp_path: Path, config: str = "tiny.yaml") -> Path:
+    """The workflow files in a fresh directory with ``tests/configs/<config>`` as its config, so the
+    run writes nothing into the repository."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     for name in ("Snakefile", "rules", "scripts", "config", "envs"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, run_dir / name)
-    shutil.copy(ROOT / "tests/configs/tiny.yaml", run_dir / "config/config.yaml")
+    shutil.copy(ROOT / "tests/configs" / config, run_dir / "config/config.yaml")
     return run_dir
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ipr.envs.base import Env, StepResult
 
-ENVS = ("sql_embedded", "intercode_sql", "webshop")
+ENVS = ("sql_embedded", "intercode_sql", "webshop", "alfworld")
 
 # Kept short: it is in every prompt, and a tiny model pays for every token of it.
 _SQL_HEADER = """You are a SQL agent. Each turn, write "Thought: <reason>", then "Action: " and either a ```sql block with one query, or submit when the last result answers the question. SHOW TABLES and DESC <table> show the schema.
@@ -39,6 +39,10 @@ Action: click[Buy Now]"""
 _HEADERS = {"sql_embedded": _SQL_HEADER, "intercode_sql": _SQL_HEADER, "webshop": _WEBSHOP_HEADER}
 
 
+_ALFWORLD_INSTRUCTION = """You are in a household. Each turn, write "Thought: <reason>", then "Action: <command>". Commands: go to X, open X, close X, take X from Y, put X in/on Y, clean X with Y, heat X with Y, cool X with Y, use X, examine X, look, inventory.
+Example:"""
+
+
 def _check(env_name: str) -> None:
     if env_name not in ENVS:
         raise ValueError(f"unknown environment {env_name!r}; known: {', '.join(ENVS)}")
@@ -51,6 +55,10 @@ def make_env(env_name: str, assets_dir: str | Path, max_turns: int) -> Env:
         from ipr.envs.webshop.env import WebShopEnv
 
         return WebShopEnv(Path(assets_dir), max_turns)
+    if env_name == "alfworld":
+        from ipr.envs.alfworld.env import AlfworldEnv
+
+        return AlfworldEnv(max_turns)
     if env_name == "intercode_sql":
         from ipr.envs.sql.intercode import make_intercode_env
 
@@ -64,19 +72,32 @@ def header(env_name: str) -> str:
     """The system message: instruction plus a one-shot example written as plain text.
 
     Both SQL families share one: the example's query and observation are the same on SQLite and on
-    MySQL (an integer COUNT), so it holds for every backend.
+    MySQL (an integer COUNT), so it holds for every backend. ALFWorld's example is the expert's run
+    on a fixed tiny game, so its observations are the simulator's own.
     """
     _check(env_name)
+    if env_name == "alfworld":
+        from ipr.envs.alfworld.env import AlfworldEnv
+        from ipr.envs.alfworld.expert import example_text
+
+        return f"{_ALFWORLD_INSTRUCTION}\n{example_text(AlfworldEnv(max_turns=20))}"
     return _HEADERS[env_name]
 
 
 def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[str, list[dict]]:
-    """Build the benchmark's assets under ``out_dir``; return ``{"train": [...], "test": [...]}`` records."""
+    """Build the benchmark's assets under ``out_dir``; return ``{"train": [...], "test": [...]}`` records.
+
+    A record's ``split`` may refine its file's split (ALFWorld's test holds test_seen and test_unseen).
+    """
     _check(env_name)
     if env_name == "webshop":
         from ipr.envs.webshop.generate import generate_webshop
 
         return generate_webshop(Path(out_dir), seed, **settings)
+    if env_name == "alfworld":
+        from ipr.envs.alfworld.generate import generate_benchmark as generate_alfworld
+
+        return generate_alfworld(Path(out_dir), seed, **settings)
     if env_name == "intercode_sql":
         from ipr.envs.sql.intercode import generate_intercode
 

@@ -1,0 +1,1 @@
+"""ALFWorld: household text games (embedded simulator, generator, expert; real-engine adapter)."""

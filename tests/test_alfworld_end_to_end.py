@@ -1,0 +1,33 @@
+"""The whole workflow on the embedded ALFWorld games (real Snakemake, training and rollouts, CPU)."""
+
+import csv
+import json
+import subprocess
+
+import pytest
+
+from ipr.records import load_jsonl
+from test_end_to_end import SNAKEMAKE, workflow_copy
+
+
+@pytest.mark.slow
+def test_alfworld_workflow_reports_seen_and_unseen(tmp_path):
+    run_dir = workflow_copy(tmp_path, "alfworld_tiny.yaml")
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
+                          cwd=run_dir, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = run_dir / "results"
+
+    table = (results / "tables/main.md").read_text()
+    assert "| benchmark | model | run | test_seen | test_unseen |" in table
+    rows = list(csv.DictReader(open(results / "tables/main.csv")))
+    assert sorted((r["split"], r["method"]) for r in rows) == [
+        ("test_seen", "ipr"), ("test_seen", "sft"), ("test_unseen", "ipr"), ("test_unseen", "sft")]
+    for split in ("test_seen", "test_unseen"):
+        tasks = load_jsonl(results / f"alfworld/data/{split}.jsonl", "trajectory")
+        assert len(tasks) == 4 and {t["split"] for t in tasks} == {split}
+        for run in ("sft", "ipr/iter1"):
+            summary = json.loads((results / f"alfworld/tiny/{run}/eval/{split}.summary.json").read_text())
+            assert summary["n"] == 4
+    pairs = load_jsonl(results / "alfworld/tiny/ipr/iter1/pairs.jsonl", "pair")
+    assert pairs  # a barely trained agent fails where the expert succeeds
