@@ -108,3 +108,72 @@ def test_masked_positions_carry_no_gradient():
     assert torch.allclose(via_model, sums.detach(), atol=1e-8)
     s, c = target_logps(model, ids, attn, mask)
     assert c.tolist() == [6, 3]  # target counts per row
+
+
+def trl_dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, token_logps, mask, beta, loss_types):
+    """TRL's own DPO loss (``DPOTrainer._compute_loss``, trl pinned) on given log-probs.
+
+    The trainer object and the model are stand-ins that return the given per-token log-probs (the
+    sums of each row are the sequence log-probs), so TRL's loss code runs unchanged on our numbers.
+    """
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from trl.trainer.dpo_trainer import DPOTrainer
+
+    n = len(policy_chosen)
+    per_token = token_logps.clone()
+    # Put each row's remainder on its first target token so that the row sums to the wanted value.
+    wanted = torch.cat([policy_chosen, policy_rejected])
+    first = mask.float().argmax(dim=1)
+    per_token[torch.arange(2 * n), first] += wanted - per_token.sum(dim=1)
+    outputs = SimpleNamespace(log_probs=per_token, entropy=torch.zeros_like(per_token),
+                              mean_logits=torch.zeros_like(per_token), is_top1=torch.zeros_like(per_token, dtype=torch.bool))
+    accelerator = SimpleNamespace(device="cpu", gather_for_metrics=lambda x: x.reshape(-1), gather=lambda x: x)
+    trainer = SimpleNamespace(
+        model=SimpleNamespace(training=True), accelerator=accelerator, aux_loss_enabled=False, ld_alpha=None,
+        precompute_ref_logps=True, f_divergence_type="reverse_kl", loss_types=loss_types,
+        loss_weights=[1.0] * len(loss_types), beta=beta, label_smoothing=0.0, use_weighting=False,
+        _metrics={"train": defaultdict(list)}, _total_train_tokens=0, _tp_size=1,
+    )
+    completion_mask = torch.cat([torch.zeros(2 * n, 1, dtype=torch.long), mask.long()], dim=1)
+    inputs = {"input_ids": torch.zeros_like(completion_mask), "attention_mask": torch.ones_like(completion_mask),
+              "completion_mask": completion_mask, "ref_chosen_logps": ref_chosen, "ref_rejected_logps": ref_rejected}
+    return DPOTrainer._compute_loss(trainer, lambda **kwargs: outputs, inputs, return_outputs=False)
+
+
+def test_dpo_and_sft_terms_match_trl():
+    gen = torch.Generator().manual_seed(0)
+    n, width, beta = 3, 7, 0.3
+    mask = (torch.rand(2 * n, width, generator=gen) > 0.3).long()
+    mask[:, 0] = 1
+    token_logps = -torch.rand(2 * n, width, generator=gen, dtype=torch.float64) * 3 * mask
+    sums = token_logps.sum(dim=1)
+    pc, pr = sums[:n], sums[n:]
+    rc, rr = pc + torch.randn(n, generator=gen, dtype=torch.float64), pr + torch.randn(n, generator=gen, dtype=torch.float64)
+    counts = mask[:n].sum(dim=1)
+
+    # DPO sigmoid alone: every pair one kind, SFT weight 0.
+    ours, _ = mixed_loss(pc, pr, rc, rr, -pc, counts, ["step"] * n, beta,
+                         {"outcome_weight": 0.0, "step_weight": 1.0, "sft_weight": 0.0})
+    theirs = trl_dpo_loss(pc, pr, rc, rr, token_logps, mask, beta, ["sigmoid"])
+    assert float(ours) == pytest.approx(float(theirs), abs=1e-6)
+
+    # DPO + token-mean SFT on the chosen side = TRL's loss_type ["sigmoid", "sft"].
+    ours, _ = mixed_loss(pc, pr, rc, rr, -pc, counts, ["outcome"] * n, beta,
+                         {"outcome_weight": 1.0, "step_weight": 0.0, "sft_weight": 1.0}, sft_normalize="token")
+    theirs = trl_dpo_loss(pc, pr, rc, rr, token_logps, mask, beta, ["sigmoid", "sft"])
+    assert float(ours) == pytest.approx(float(theirs), abs=1e-6)
+
+
+def test_reference_code_variant_is_one_dpo_term_plus_summed_nll():
+    beta = 0.5
+    loss, m = mixed_loss(*(torch.tensor(x, dtype=torch.float64) for x in (PC, PR, RC, RR, NLL)), torch.tensor(TOK),
+                         KINDS, beta, {"outcome_weight": 9.0, "step_weight": 9.0, "sft_weight": 9.0},
+                         sft_normalize="token", variant="reference_code")
+    per = [dpo(PC[i], PR[i], RC[i], RR[i], beta) for i in range(4)]
+    assert float(loss) == pytest.approx(sum(per) / 4 + sum(NLL) / 4, rel=1e-9)  # weights ignored, NLL summed
+    assert m["loss_sft"] == pytest.approx(sum(NLL) / 4)
+    with pytest.raises(ValueError, match="variant"):
+        mixed_loss(*(torch.tensor(x) for x in (PC, PR, RC, RR, NLL)), torch.tensor(TOK), KINDS, beta, {},
+                   variant="authors")
