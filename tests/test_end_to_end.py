@@ -62,6 +62,12 @@ def test_whole_workflow_runs_and_reports(tmp_path):
     assert sum(p["kind"] == "outcome" for p in pairs) == len(explored_tasks)
     metrics = json.loads((results / "sql_embedded/tiny/ipr/iter1/policy/metrics.json").read_text())
     assert metrics["num_pairs"] == len(pairs)
+    # The train rule launched 2 DeepSpeed processes and merged the LoRA adapter into a plain model.
+    assert (metrics["world_size"], metrics["finetuning"]) == (2, "lora")
+    assert metrics["deepspeed"].endswith("zero2.json")
+    assert not (results / "sql_embedded/tiny/ipr/iter1/policy/adapter_config.json").exists()
+    referenced = load_jsonl(results / "sql_embedded/tiny/ipr/iter1/pairs.reference.jsonl", "reference_pair")
+    assert [p["id"] for p in referenced] == [p["id"] for p in pairs]
 
     leftovers = [p for p in results.rglob("*") if p.name.endswith((".partial", ".tmp", ".staging", ".link"))
                  or (p.name.startswith(".") and p.name != ".snakemake_timestamp")]
