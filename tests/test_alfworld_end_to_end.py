@@ -2,21 +2,16 @@
 
 import csv
 import json
-import subprocess
 
 import pytest
 
 from ipr.records import load_jsonl
-from test_end_to_end import SNAKEMAKE, workflow_copy
+from test_end_to_end import run_workflow
 
 
 @pytest.mark.slow
 def test_alfworld_workflow_reports_seen_and_unseen(tmp_path):
-    run_dir = workflow_copy(tmp_path, "alfworld_tiny.yaml")
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
-                          cwd=run_dir, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    results = run_dir / "results"
+    results = run_workflow(tmp_path, "alfworld_tiny.yaml")
 
     table = (results / "tables/main.md").read_text()
     assert "| benchmark | model | run | test_seen | test_unseen |" in table

@@ -7,7 +7,6 @@ import pytest
 from ipr.agent.prompts import parse_action
 from ipr.envs import copy_drills, generate
 from ipr.envs.sql import generate as sql_generate
-from ipr.envs.sql.drills import NUMBER_RANGES, TEXT_VALUES
 
 
 @pytest.fixture(scope="module")

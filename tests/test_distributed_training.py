@@ -5,16 +5,14 @@ resuming from its last checkpoint."""
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from _training_fixtures import CHATML, SETTINGS, corpus, make_pair, with_reference
+from _training_fixtures import make_pair, with_reference
 from ipr.launch import command
-from ipr.training.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = str(ROOT / "tests/_training_worker.py")
@@ -25,13 +23,6 @@ BASE = dict(epochs=2, learning_rate=2e-3, batch_size=4, warmup_ratio=0.0, max_le
 TOLERANCE = 1e-4
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / "model"
-    build_tiny_model(out, corpus(), SETTINGS, seed=0, chat_template=CHATML)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,19 @@ def workflow_copy(tmp_path: Path, config: str = "tiny.yaml") -> Path:
     return run_dir
 
 
-@pytest.mark.slow
-def test_whole_workflow_runs_and_reports(tmp_path):
-    run_dir = workflow_copy(tmp_path)
+def run_workflow(tmp_path: Path, config: str = "tiny.yaml") -> Path:
+    """Run the whole workflow on a copy with ``tests/configs/<config>``; return its results folder."""
+    run_dir = workflow_copy(tmp_path, config)
     proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
                           cwd=run_dir, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    results = run_dir / "results"
+    return run_dir / "results"
+
+
+@pytest.mark.slow
+def test_whole_workflow_runs_and_reports(tmp_path):
+    results = run_workflow(tmp_path)
+    run_dir = results.parent
 
     table = (results / "tables/main.md").read_text()
     assert "| sql_embedded | tiny | test |" in table

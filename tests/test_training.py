@@ -15,13 +15,6 @@ from ipr.training.tiny_model import build_tiny_model
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny") / "model"
-    build_tiny_model(out, corpus(), SETTINGS, seed=0, chat_template=CHATML)
-    return out
-
-
-@pytest.fixture(scope="module")
 def tokenizer(model_dir):
     from transformers import AutoTokenizer
 

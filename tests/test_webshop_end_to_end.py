@@ -1,23 +1,16 @@
 """One tiny run of the whole workflow on WebShop's embedded catalog (real Snakemake, CPU)."""
 
 import csv
-import shutil
-import subprocess
 
 import pytest
 
 from ipr.records import load_jsonl
-from test_end_to_end import ROOT, SNAKEMAKE, workflow_copy
+from test_end_to_end import run_workflow
 
 
 @pytest.mark.slow
 def test_whole_workflow_runs_on_webshop(tmp_path):
-    run_dir = workflow_copy(tmp_path)
-    shutil.copy(ROOT / "tests/configs/webshop_tiny.yaml", run_dir / "config/config.yaml")
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
-                          cwd=run_dir, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    results = run_dir / "results"
+    results = run_workflow(tmp_path, "webshop_tiny.yaml")
 
     assert "| webshop | tiny | test |" in (results / "tables/main.md").read_text()
     rows = list(csv.DictReader(open(results / "tables/main.csv")))

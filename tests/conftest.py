@@ -1,0 +1,14 @@
+"""Fixtures shared by several test files."""
+
+import pytest
+
+from _training_fixtures import CHATML, SETTINGS, corpus
+from ipr.training.tiny_model import build_tiny_model
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """A tiny chatml model built offline (never written to by tests: they train into their own dirs)."""
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    build_tiny_model(out, corpus(), SETTINGS, seed=0, chat_template=CHATML)
+    return out
