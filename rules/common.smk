@@ -60,8 +60,16 @@ def method_setting(method, key):
 
 
 # Preference methods (pairs + reference log-probs + mixed loss) and rejection-sampling ones (SFT trainer).
-MIXED_METHODS = [m for m in ITER_METHODS if m in config["method_settings"] and method_setting(m, "trainer") == "mixed"]
-RFT_METHODS = [m for m in ITER_METHODS if m in config["method_settings"] and method_setting(m, "trainer") == "sft"]
+MIXED_METHODS = [
+    m
+    for m in ITER_METHODS
+    if m in config["method_settings"] and method_setting(m, "trainer") == "mixed"
+]
+RFT_METHODS = [
+    m
+    for m in ITER_METHODS
+    if m in config["method_settings"] and method_setting(m, "trainer") == "sft"
+]
 ITERATIONS = int(config["iterations"])
 SPLITS = list(config["evaluate"]["splits"])
 
@@ -83,8 +91,12 @@ def model_seed(model):
     return MODEL_INSTANCES[model][1]
 
 
-BUILT_MODELS = [m for m, (b, _) in MODEL_INSTANCES.items() if config["models"][b]["source"] == "build"]
-LINKED_MODELS = [m for m, (b, _) in MODEL_INSTANCES.items() if config["models"][b]["source"] != "build"]
+BUILT_MODELS = [
+    m for m, (b, _) in MODEL_INSTANCES.items() if config["models"][b]["source"] == "build"
+]
+LINKED_MODELS = [
+    m for m, (b, _) in MODEL_INSTANCES.items() if config["models"][b]["source"] != "build"
+]
 # Chat templates by name; absolute, so that runs with --directory elsewhere find them.
 TEMPLATES_DIR = Path(workflow.basedir) / "config" / "templates"
 
@@ -423,8 +435,7 @@ def report_config(wildcards):
 PAPER_TABLES = ["table2", "table3", "table4", "figure4", "cost"]
 # The report's own code: inputs of rule report, so a change regenerates the tables (and only them).
 REPORT_CODE = [
-    str(Path(workflow.basedir) / f)
-    for f in ("scripts/report.py", "ipr/report.py", "ipr/tables.py")
+    str(Path(workflow.basedir) / f) for f in ("scripts/report.py", "ipr/report.py", "ipr/tables.py")
 ]
 
 
