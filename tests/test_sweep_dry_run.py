@@ -106,7 +106,7 @@ PAPER = ROOT / "config/paper.yaml"
 def paper_dry_run(tmp_path, *args):
     return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
                            "--workflow-profile", "none", "--configfile", str(PAPER), "--replace-workflow-config",
-                           "-n", "--quiet", "rules", *args], capture_output=True, text=True, timeout=600)
+                           *args, "-n", "--quiet", "rules"], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow
