@@ -132,6 +132,13 @@ def reward_figure(rows: list[dict], path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     benchmarks = sorted({r["benchmark"] for r in rows})
+    if not benchmarks:  # nothing evaluated yet: an empty panel, so the figure still exists
+        fig, ax = plt.subplots(figsize=(4.5, 3.4))
+        ax.text(0.5, 0.5, "no results yet", ha="center", va="center")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120)
+        plt.close(fig)
+        return
     fig, axes = plt.subplots(1, len(benchmarks), figsize=(4.5 * len(benchmarks), 3.4), squeeze=False)
     for ax, benchmark in zip(axes[0], benchmarks):
         # One split per panel: test, else the first one (ALFWorld: test_seen).

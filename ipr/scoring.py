@@ -92,8 +92,9 @@ def process_in_chunks(
 # --------------------------------------------------------------------------- exploration
 
 
-def explore_ids(task: dict) -> list[str]:
-    return [f"{task['task_id']}:t{t}" for t in range(1, len(assistant_indices(task["messages"])) + 1)]
+def explore_ids(task: dict, max_t: int | None = None) -> list[str]:
+    steps = len(assistant_indices(task["messages"]))
+    return [f"{task['task_id']}:t{t}" for t in range(1, (steps if max_t is None else min(steps, max_t)) + 1)]
 
 
 def explore_chunk(
@@ -104,11 +105,14 @@ def explore_chunk(
     batch_size: int,
     seed: int,
     config_hash: str,
+    max_t: int | None = None,
 ) -> list[dict]:
-    """From every expert prefix of every task, let the policy act and finish the episode."""
+    """From every expert prefix of every task (the first ``max_t`` ones if given; 1 = from the task
+    start only, as ETO explores), let the policy act and finish the episode."""
     episodes = []
     for task in tasks:
-        for state in expert_states(spec, task):
+        states = expert_states(spec, task)
+        for state in states if max_t is None else states[:max_t]:
             episodes.append(
                 Episode(
                     key=f"{task['task_id']}:t{state.t}",

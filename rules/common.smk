@@ -36,10 +36,40 @@ except WorkflowError as exc:
 # ---------------------------------------------------------------- config checks
 
 BENCHMARKS = list(config["benchmarks"])
-MODELS = list(config["models"])
+
+
+def _model_instances():
+    """Model wildcard values -> (config model name, seed). Without `seeds` a model runs once with
+    config["seed"] under its own name; with `seeds` once per seed as <model>-seed<S>."""
+    if not config.get("seeds"):
+        return {m: (m, int(config["seed"])) for m in config["models"]}
+    return {f"{m}-seed{s}": (m, int(s)) for m in config["models"] for s in config["seeds"]}
+
+
+MODEL_INSTANCES = _model_instances()
+MODELS = list(MODEL_INSTANCES)
 METHODS = list(config["methods"])
 # Methods that iterate (everything but the SFT baseline).
 ITER_METHODS = [m for m in METHODS if m != "sft"]
+
+
+def method_setting(method, key):
+    """A method_settings value with the schema's default for the optional keys."""
+    defaults = {"trainer": "mixed", "reference": "sft", "rft_min_reward": 1.0, "train": {}}
+    return config["method_settings"][method].get(key, defaults.get(key))
+
+
+# Preference methods (pairs + reference log-probs + mixed loss) and rejection-sampling ones (SFT trainer).
+MIXED_METHODS = [
+    m
+    for m in ITER_METHODS
+    if m in config["method_settings"] and method_setting(m, "trainer") == "mixed"
+]
+RFT_METHODS = [
+    m
+    for m in ITER_METHODS
+    if m in config["method_settings"] and method_setting(m, "trainer") == "sft"
+]
 ITERATIONS = int(config["iterations"])
 SPLITS = list(config["evaluate"]["splits"])
 
@@ -50,8 +80,23 @@ def eval_splits(benchmark):
 
 
 ALL_SPLITS = sorted({s for b in BENCHMARKS for s in eval_splits(b)})
-BUILT_MODELS = [m for m, e in config["models"].items() if e["source"] == "build"]
-LINKED_MODELS = [m for m, e in config["models"].items() if e["source"] == "path"]
+
+
+def base_model(model):
+    """The config["models"] name of a model wildcard value."""
+    return MODEL_INSTANCES[model][0]
+
+
+def model_seed(model):
+    return MODEL_INSTANCES[model][1]
+
+
+BUILT_MODELS = [
+    m for m, (b, _) in MODEL_INSTANCES.items() if config["models"][b]["source"] == "build"
+]
+LINKED_MODELS = [
+    m for m, (b, _) in MODEL_INSTANCES.items() if config["models"][b]["source"] != "build"
+]
 # Chat templates by name; absolute, so that runs with --directory elsewhere find them.
 TEMPLATES_DIR = Path(workflow.basedir) / "config" / "templates"
 
@@ -69,7 +114,7 @@ def _check_method_settings():
 
 
 def _check_model_paths():
-    for name in LINKED_MODELS:
+    for name in [m for m, e in config["models"].items() if e["source"] == "path"]:
         path = Path(config["models"][name]["path"]).expanduser()
         if not path.is_dir():
             raise WorkflowError(
@@ -80,7 +125,7 @@ def _check_model_paths():
 
 
 def chat_template_file(model):
-    """The template file a model is given ([] for a linked model that keeps its own template).
+    """The template file a config model is given ([] for a linked model that keeps its own template).
 
     A name is config/templates/<name>.jinja, a value ending in .jinja a path (what the schema
     allows; the same rule as ipr.training.templates.template_path, which the workflow does not
@@ -205,12 +250,16 @@ def corpus_files(wildcards):
     return [data_file(b, "train") for b in BENCHMARKS]
 
 
-def linked_model_path(wildcards):
-    return str(Path(config["models"][wildcards.model]["path"]).expanduser())
+def linked_model_source(wildcards):
+    """link_model's source argument: --path DIR (source path) or --hub-id ID (source hub)."""
+    entry = config["models"][base_model(wildcards.model)]
+    if entry["source"] == "hub":
+        return f"--hub-id {shlex.quote(entry['hub_id'])}"
+    return "--path " + shlex.quote(str(Path(entry["path"]).expanduser()))
 
 
 def model_chat_template(wildcards):
-    return chat_template_file(wildcards.model)
+    return chat_template_file(base_model(wildcards.model))
 
 
 def chat_template_option(wildcards, input):
@@ -227,6 +276,24 @@ def policy_for(wildcards):
         return sft_policy(wildcards.benchmark, wildcards.model)
     prev = iter_dir(wildcards.benchmark, wildcards.model, wildcards.method, k - 1)
     return f"{prev}/policy"
+
+
+def reference_for(wildcards):
+    """DPO reference of a method's iteration: the SFT policy (IPR), or the policy the iteration starts
+    from (method_settings reference: policy; ETO)."""
+    if method_setting(wildcards.method, "reference") == "policy":
+        return policy_for(wildcards)
+    return sft_policy(wildcards.benchmark, wildcards.model)
+
+
+def base_model_dir(wildcards):
+    """Rejection-sampling fine-tuning starts from the base model (Yuan et al. 2023)."""
+    return model_dir(wildcards.model)
+
+
+def scores_needed(wildcards):
+    """Agent and expert step rewards are computed only for methods that build step pairs."""
+    return bool(config["method_settings"][wildcards.method]["step_pairs"])
 
 
 def score_expert_shards(wildcards):
@@ -247,12 +314,27 @@ def explore_shards(wildcards):
 
 
 def score_shards(wildcards):
-    """Scores are computed per explore shard (scores/S.jsonl from explore/S.jsonl)."""
+    """Scores are computed per explore shard (scores/S.jsonl from explore/S.jsonl); none without step pairs."""
+    if not scores_needed(wildcards):
+        return []
     return expand(
         "{dir}/scores/{shard}.jsonl",
         dir=iter_dir(wildcards.benchmark, wildcards.model, wildcards.method, wildcards.iter),
         shard=shard_ids("explore"),
     )
+
+
+def pair_expert_scores(wildcards):
+    if not scores_needed(wildcards):
+        return []
+    return f"results/{wildcards.benchmark}/{wildcards.model}/expert_scores.jsonl"
+
+
+def pair_score_options(wildcards, input):
+    """build_pairs' --scores/--expert-scores arguments (none when the method has no step pairs)."""
+    if not input.scores:
+        return ""
+    return "--scores {} --expert-scores {}".format(" ".join(input.scores), input.expert_scores)
 
 
 def eval_shards(wildcards):
@@ -285,9 +367,76 @@ def all_pairs(wildcards=None):
         f"{iter_dir(b, m, method, k)}/pairs.jsonl"
         for b in BENCHMARKS
         for m in MODELS
-        for method in ITER_METHODS
+        for method in MIXED_METHODS
         for k in range(1, ITERATIONS + 1)
     ]
+
+
+def step_reward_methods():
+    return [m for m in config["report"]["step_rewards"]["methods"] if m in METHODS]
+
+
+def step_reward_runs():
+    """Runs whose test trajectories are MC-scored for Figure 4: sft and the last iteration of the others."""
+    if not config["report"]["step_rewards"]["tasks"]:
+        return []
+    return [m if m == "sft" else f"{m}/iter{ITERATIONS}" for m in step_reward_methods()]
+
+
+def all_step_rewards(wildcards=None):
+    return [
+        f"results/{b}/{m}/{r}/eval/{s}.step_rewards.jsonl"
+        for b in BENCHMARKS
+        for m in MODELS
+        for r in step_reward_runs()
+        for s in eval_splits(b)
+    ]
+
+
+def _report_inputs(paths):
+    """All configured results, or with report.partial only those that exist (the rest is marked missing)."""
+    if config["report"]["partial"]:
+        return [p for p in paths if Path(p).exists()]
+    return paths
+
+
+def report_evals(wildcards):
+    return _report_inputs(all_eval_summaries())
+
+
+def report_pairs(wildcards):
+    return _report_inputs(all_pairs())
+
+
+def report_step_rewards(wildcards):
+    return _report_inputs(all_step_rewards())
+
+
+def report_layout(wildcards):
+    """What the config would produce, for the report to mark what is missing (ipr.tables.Layout)."""
+    return _dump(
+        {
+            "benchmarks": {
+                b: {"env": config["benchmarks"][b]["env"], "splits": eval_splits(b)}
+                for b in BENCHMARKS
+            },
+            "models": {m: list(v) for m, v in MODEL_INSTANCES.items()},
+            "methods": METHODS,
+            "iterations": ITERATIONS,
+            "gpus": config.get("gpus", {}),
+        }
+    )
+
+
+def report_config(wildcards):
+    return _dump(config)
+
+
+PAPER_TABLES = ["table2", "table3", "table4", "figure4", "cost"]
+# The report's own code: inputs of rule report, so a change regenerates the tables (and only them).
+REPORT_CODE = [
+    str(Path(workflow.basedir) / f) for f in ("scripts/report.py", "ipr/report.py", "ipr/tables.py")
+]
 
 
 def final_outputs():
@@ -296,7 +445,8 @@ def final_outputs():
         "results/tables/main.md",
         "results/tables/main.csv",
         "results/figures/rewards.png",
-    ]
+        "results/figures/figure4.png",
+    ] + expand("results/tables/{table}.{ext}", table=PAPER_TABLES, ext=["md", "csv", "tex"])
 
 
 def parent_dir(wildcards, output):
@@ -325,8 +475,10 @@ def settings_json(stage, wildcards):
 
     Keys: "seed"; the stage's config section under its own name (sft, explore, score, train,
     evaluate); "benchmark" (the config["benchmarks"] entry plus "name") for benchmark-dependent
-    stages; "method" (the config["method_settings"] entry plus "name") for build_pairs and train;
+    stages; "method" (the config["method_settings"] entry plus "name") for explore, build_pairs,
+    reference_logps, train and rft, whose train overrides replace keys of the train (rft: sft) section;
     "model" (the config["models"] entry plus "name") and "envs" (benchmark -> env) for build_model.
+    The seed is the model instance's (config["seed"], or its entry of config["seeds"]).
     """
     section = {
         "prepare_data": None,
@@ -338,25 +490,31 @@ def settings_json(stage, wildcards):
         "build_pairs": None,
         "reference_logps": "train",
         "train": "train",
+        "rft": "sft",
+        "score_eval": "score",
         "evaluate": "evaluate",
     }
     if stage not in section:
         raise WorkflowError(f"No --settings defined for stage {stage!r}.")
-    out = {"seed": config["seed"]}
+    model = getattr(wildcards, "model", None)
+    out = {"seed": model_seed(model) if model else config["seed"]}
     if section[stage] is not None:
         out[section[stage]] = config[section[stage]]
     if stage == "build_model":
-        out["model"] = dict(config["models"][wildcards.model], name=wildcards.model)
+        out["model"] = dict(config["models"][base_model(model)], name=model)
         # Environment family of each benchmark, to render the corpus with the right prompt header.
         out["envs"] = {b: config["benchmarks"][b]["env"] for b in BENCHMARKS}
     else:
         b = wildcards.benchmark
         out["benchmark"] = dict(config["benchmarks"][b], name=b)
-    if stage in ("build_pairs", "train"):
+    if stage in ("explore", "build_pairs", "reference_logps", "train", "rft"):
         method = wildcards.method
         if method not in config["method_settings"]:
             raise WorkflowError(f"Method {method!r} has no entry in config['method_settings'].")
         out["method"] = dict(config["method_settings"][method], name=method)
+        overrides = method_setting(method, "train")
+        if overrides and stage in ("reference_logps", "train", "rft"):
+            out[section[stage]] = dict(out[section[stage]], **overrides)
     return _dump(out)
 
 

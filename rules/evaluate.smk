@@ -42,3 +42,29 @@ rule gather_eval:
     shell:
         "python scripts/gather_eval.py --out {output.eval} --summary {output.summary}"
         " {input.shards} > {log} 2>&1"
+
+
+# Figure 4: MC step rewards (the SFT scorer) along the agent's own test trajectories.
+rule score_eval:
+    input:
+        scorer="results/{benchmark}/{model}/sft/policy",
+        trajectories="results/{benchmark}/{model}/{run}/eval/{split}.jsonl",
+        assets="results/{benchmark}/data/assets",
+    output:
+        scores="results/{benchmark}/{model}/{run}/eval/{split}.step_rewards.jsonl",
+    log:
+        "logs/{benchmark}/{model}/{run}/eval/score_eval_{split}.log",
+    benchmark:
+        "benchmarks/{benchmark}/{model}/{run}/eval/score_eval_{split}.tsv"
+    conda:
+        "../envs/ipr.yaml"
+    resources:
+        gpu=gpus("score"),
+    params:
+        python=config["score"]["python"],
+        tasks=config["report"]["step_rewards"]["tasks"],
+        settings=settings_for("score_eval"),
+    shell:
+        "{params.python} scripts/score_expert.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        " --tasks {input.trajectories} --assets {input.assets} --max-tasks {params.tasks}"
+        " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"

@@ -34,8 +34,8 @@ rule link_model:
     conda:
         "../envs/ipr.yaml"
     params:
-        path=linked_model_path,
+        source=linked_model_source,
         template=chat_template_option,
     shell:
-        "python scripts/link_model.py --model {wildcards.model} --path {params.path:q}"
+        "python scripts/link_model.py --model {wildcards.model} {params.source}"
         " {params.template} --out {output.model} > {log} 2>&1"

@@ -3,7 +3,7 @@ rule build_pairs:
         tasks="results/{benchmark}/data/train.jsonl",
         explore=explore_shards,
         scores=score_shards,
-        expert_scores="results/{benchmark}/{model}/expert_scores.jsonl",
+        expert_scores=pair_expert_scores,
     output:
         pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
     log:
@@ -13,9 +13,9 @@ rule build_pairs:
     conda:
         "../envs/ipr.yaml"
     params:
+        scores=pair_score_options,
         settings=settings_for("build_pairs"),
     shell:
         "python scripts/build_pairs.py --benchmark {wildcards.benchmark} --tasks {input.tasks}"
-        " --explore {input.explore} --scores {input.scores}"
-        " --expert-scores {input.expert_scores}"
+        " --explore {input.explore} {params.scores}"
         " --settings '{params.settings}' --out {output.pairs} > {log} 2>&1"

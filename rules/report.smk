@@ -2,14 +2,44 @@ localrules:
     report,
 
 
+# Tables and figures from the results (all configured ones; with report.partial, those that exist).
+# The report code is an input, so editing it regenerates the tables and nothing else.
 rule report:
     input:
-        evals=all_eval_summaries(),
-        pairs=all_pairs(),
+        evals=report_evals,
+        pairs=report_pairs,
+        step_rewards=report_step_rewards,
+        code=REPORT_CODE,
     output:
-        md="results/tables/main.md",
+        md=report("results/tables/main.md", category="Tables", labels={"table": "main"}),
         csv="results/tables/main.csv",
-        rewards="results/figures/rewards.png",
+        rewards=report(
+            "results/figures/rewards.png",
+            category="Figures",
+            labels={"figure": "reward per iteration"},
+        ),
+        figure4=report(
+            "results/figures/figure4.png",
+            caption="../report/figure4.rst",
+            category="Figures",
+            labels={"figure": "Figure 4: step rewards"},
+        ),
+        tables=[
+            report(
+                f"results/tables/{table}.{ext}",
+                caption=f"../report/{table}.rst",
+                category="Tables",
+                subcategory=ext,
+                labels={"table": table, "format": ext},
+            )
+            for table in PAPER_TABLES
+            for ext in ["md", "csv", "tex"]
+        ],
+        config=report(
+            "results/tables/config.yaml",
+            category="Configuration",
+            labels={"file": "config (as run)"},
+        ),
     log:
         "logs/report.log",
     benchmark:
@@ -19,6 +49,11 @@ rule report:
     params:
         tables=tables_dir,
         figures=figures_dir,
+        layout=report_layout,
+        config=report_config,
+        methods=step_reward_methods(),
     shell:
-        "python scripts/report.py --evals {input.evals} --pairs {input.pairs}"
+        "python scripts/report.py --layout '{params.layout}' --evals {input.evals} --pairs {input.pairs}"
+        " --step-rewards {input.step_rewards} --step-reward-methods {params.methods}"
+        " --benchmarks-dir benchmarks --config-json '{params.config}'"
         " --out-dir {params.tables} --figures {params.figures} > {log} 2>&1"

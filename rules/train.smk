@@ -1,6 +1,7 @@
+# The reference is the SFT policy (IPR) or the policy the iteration starts from (ETO): reference_for.
 rule reference_logps:
     input:
-        reference="results/{benchmark}/{model}/sft/policy",
+        reference=reference_for,
         pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
     output:
         pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.reference.jsonl",
@@ -32,6 +33,8 @@ rule train:
         "logs/{benchmark}/{model}/{method}/iter{iter}/train.log",
     benchmark:
         "benchmarks/{benchmark}/{model}/{method}/iter{iter}/train.tsv"
+    wildcard_constraints:
+        method=alternation(MIXED_METHODS),
     conda:
         "../envs/ipr.yaml"
     threads: 2
@@ -43,4 +46,33 @@ rule train:
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} scripts/train_mixed.py"
         " --benchmark {wildcards.benchmark} --policy {input.policy} --pairs {input.pairs}"
+        " --settings '{params.settings}' --out {output.policy} > {log} 2>&1"
+
+
+# Rejection-sampling fine-tuning (method_settings trainer: sft): the SFT trainer on the expert
+# trajectories plus the policy's successful explored ones, from the base model; no pairs.
+rule rft:
+    input:
+        model=base_model_dir,
+        train="results/{benchmark}/data/train.jsonl",
+        explore=explore_shards,
+    output:
+        policy=directory("results/{benchmark}/{model}/{method}/iter{iter}/policy"),
+    log:
+        "logs/{benchmark}/{model}/{method}/iter{iter}/rft.log",
+    benchmark:
+        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/rft.tsv"
+    wildcard_constraints:
+        method=alternation(RFT_METHODS),
+    conda:
+        "../envs/ipr.yaml"
+    threads: 2
+    resources:
+        gpu=gpus("sft"),
+    params:
+        settings=settings_for("rft"),
+        processes=processes_for("sft"),
+    shell:
+        "python -m ipr.launch --nproc-per-node {params.processes} scripts/sft.py --benchmark {wildcards.benchmark}"
+        " --model-dir {input.model} --train {input.train} --explored {input.explore}"
         " --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

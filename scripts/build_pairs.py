@@ -12,8 +12,8 @@ def main():
     p.add_argument("--benchmark", required=True)
     p.add_argument("--tasks", required=True, type=Path)
     p.add_argument("--explore", nargs="+", required=True, type=Path)
-    p.add_argument("--scores", nargs="+", required=True, type=Path)
-    p.add_argument("--expert-scores", required=True, type=Path)
+    p.add_argument("--scores", nargs="*", default=[], type=Path, help="agent step rewards (step pairs only)")
+    p.add_argument("--expert-scores", type=Path, help="expert step rewards (step pairs only)")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
@@ -21,14 +21,17 @@ def main():
     benchmark, method = settings.section("benchmark"), settings.section("method")
     explored = [r for path in args.explore for r in load_jsonl(path, "explore")]
     agent_scores = [r for path in args.scores for r in load_jsonl(path, "score")]
+    step_pairs = method.get("step_pairs", True)
+    if step_pairs and not (args.scores and args.expert_scores):
+        raise SystemExit("error: step pairs need --scores and --expert-scores")
     pairs = build_pairs(
         {t["task_id"]: t for t in load_tasks(args.tasks)},
         explored,
         agent_scores,
-        load_jsonl(args.expert_scores, "score"),
+        load_jsonl(args.expert_scores, "score") if args.expert_scores else [],
         tau_step=benchmark["tau_step"],
-        tau_outcome=benchmark["tau_outcome"],
-        step_pairs=method.get("step_pairs", True),
+        tau_outcome=method.get("tau_outcome", benchmark["tau_outcome"]),
+        step_pairs=step_pairs,
         outcome_pairs=method.get("outcome_pairs", True),
     )
     write_jsonl(args.out, pairs, "pair")

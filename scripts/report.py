@@ -1,21 +1,39 @@
-"""Result tables (markdown + CSV) and the reward-per-iteration figure."""
+"""Result tables (Markdown, CSV, LaTeX) and figures from the results that exist: the main table and the
+reward-per-iteration figure, and the paper's Table 2, 3, 4, Figure 4 and training cost (ipr.tables)."""
 
 import argparse
+import json
 from pathlib import Path
 
+import yaml
+
 from ipr.cli import run
+from ipr.records import atomic_path
 from ipr.report import markdown_table, write_report
+from ipr.tables import Layout, write_paper_tables
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--evals", nargs="+", required=True, help="eval summary JSON files")
+    p.add_argument("--layout", required=True, help="JSON: benchmarks, models, methods, iterations, gpus")
+    p.add_argument("--evals", nargs="*", default=[], help="eval summary JSON files (the ones that exist)")
     p.add_argument("--pairs", nargs="*", default=[], help="pairs.jsonl of every iteration")
+    p.add_argument("--step-rewards", nargs="*", default=[], help="<run>/eval/<split>.step_rewards.jsonl files")
+    p.add_argument("--step-reward-methods", nargs="*", default=["sft", "eto", "ipr"])
+    p.add_argument("--benchmarks-dir", type=Path, default=Path("benchmarks"), help="the rules' benchmark TSVs")
+    p.add_argument("--config-json", help="the run's config (written next to the tables as config.yaml)")
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--figures", required=True, type=Path)
     args = p.parse_args()
     rows = write_report(args.evals, args.pairs, args.out_dir, args.figures)
+    tables = write_paper_tables(Layout.from_json(args.layout), args.evals, args.step_rewards, args.benchmarks_dir,
+                                args.out_dir, args.figures, args.step_reward_methods)
+    if args.config_json:
+        with atomic_path(args.out_dir / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(json.loads(args.config_json), sort_keys=False))
     print(markdown_table(rows))
+    for table in tables:
+        print(table.markdown())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Expert step rewards (one shard): N scorer continuations after every expert action.
 
 The scorer (the SFT agent) is fixed, so these are computed once per (benchmark, model) and reused
-by every iteration and method.
+by every iteration and method. The same stage scores the agent's own test trajectories (rule score_eval).
 """
 
 from ipr import scoring
@@ -9,9 +9,13 @@ from ipr.cli import RolloutStage, rollout_parser, run
 
 
 def main():
-    args = rollout_parser(__doc__, "scorer").parse_args()
+    p = rollout_parser(__doc__, "scorer")
+    p.add_argument("--max-tasks", type=int, help="score the first N trajectories (default: the benchmark's "
+                   "explore_tasks); with an eval file as --tasks, the agent's own test trajectories (Figure 4)")
+    args = p.parse_args()
     stage = RolloutStage(args, args.scorer, "score")
-    tasks = stage.tasks(stage.settings.section("benchmark").get("explore_tasks"))
+    max_tasks = args.max_tasks if args.max_tasks is not None else stage.settings.section("benchmark").get("explore_tasks")
+    tasks = stage.tasks(max_tasks)
     tasks_by_id = {t["task_id"]: t for t in tasks}
 
     def ids_of(task):

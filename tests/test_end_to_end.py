@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ def workflow_copy(tmp_path: Path, config: str = "tiny.yaml") -> Path:
     run writes nothing into the repository."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    for name in ("Snakefile", "rules", "scripts", "config", "envs"):
+    for name in ("Snakefile", "rules", "scripts", "config", "envs", "report", "ipr"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, run_dir / name)
     shutil.copy(ROOT / "tests/configs" / config, run_dir / "config/config.yaml")
@@ -81,3 +82,56 @@ def test_whole_workflow_runs_and_reports(tmp_path):
 
     dry = subprocess.run([*SNAKEMAKE, "-n", "--workflow-profile", "none"], cwd=run_dir, capture_output=True, text=True)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def check_methods_sweep(run_dir: Path) -> None:
+    """Assertions on a finished run of tests/configs/methods_tiny.yaml (also usable on a kept run dir)."""
+    results = run_dir / "results"
+    table2 = list(csv.reader(open(results / "tables/table2.csv")))
+    assert table2[0] == ["model", "method", "sql_embedded", "webshop", "Average"]
+    assert [row[1] for row in table2[1:]] == ["SFT", "ETO", "IPR"]
+    for row in table2[1:]:
+        assert all(re.fullmatch(r"-?\d+\.\d", cell) for cell in row[2:]), row  # real numbers, nothing missing
+    table4 = list(csv.reader(open(results / "tables/table4.csv")))
+    assert [row[1] for row in table4[1:]] == ["IPR", "ETO iteration 1", "ETO iteration 2",
+                                              "IPR iteration 1", "IPR iteration 2"]
+    figure4 = list(csv.reader(open(results / "tables/figure4.csv")))
+    assert [row[1] for row in figure4[1:]] == ["SFT", "ETO iteration 2", "IPR iteration 2"]
+    assert all(re.fullmatch(r"-?\d\.\d{3}( ± \d\.\d{3})?", cell) for row in figure4[1:] for cell in row[2:])
+    cost = list(csv.reader(open(results / "tables/cost.csv")))
+    assert {(r[0], r[1]) for r in cost[1:]} >= {("shared", "build_model"), ("sft", "sft"), ("ipr", "train"),
+                                                 ("eto", "train"), ("ipr", "score"), ("eto", "explore")}
+    assert not any(r[0] == "eto" and r[1] == "score" for r in cost[1:])  # ETO scores nothing
+    for ext in ("md", "tex"):
+        assert (results / f"tables/table2.{ext}").stat().st_size > 100
+    assert (results / "figures/figure4.png").read_bytes()[:4] == b"\x89PNG"
+    for benchmark in ("sql_embedded", "webshop"):
+        for k in (1, 2):
+            pairs = load_jsonl(results / f"{benchmark}/tiny/eto/iter{k}/pairs.jsonl", "pair")
+            assert all(p["kind"] == "outcome" for p in pairs)
+            explored = load_jsonl(results / f"{benchmark}/tiny/eto/iter{k}/explore/0.jsonl", "explore")
+            assert explored and all(r["t"] == 1 for r in explored)  # whole trajectories from the task start
+        log = (run_dir / f"logs/{benchmark}/tiny/eto/iter2/reference_logps.log").read_text()
+        assert f"scored by results/{benchmark}/tiny/eto/iter1/policy" in log  # ETO: reference = current policy
+        log = (run_dir / f"logs/{benchmark}/tiny/ipr/iter2/reference_logps.log").read_text()
+        assert f"scored by results/{benchmark}/tiny/sft/policy" in log
+    # Only the report code changed (its content: Snakemake skips inputs whose checksum is unchanged):
+    # the tables are regenerated, nothing is re-run.
+    with open(run_dir / "ipr/tables.py", "a") as code:
+        code.write("\n# changed\n")
+    dry = subprocess.run([*SNAKEMAKE, "-n", "--quiet", "rules", "--workflow-profile", "none"], cwd=run_dir,
+                         capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    stats = (dry.stdout + dry.stderr).split("Job stats:", 1)[1]
+    jobs = {line.split()[0] for line in stats.splitlines()[3:] if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert jobs == {"report", "all", "total"}
+
+
+@pytest.mark.slow
+def test_methods_sweep_writes_tables(tmp_path):
+    """The embedded sweep in small: 2 benchmarks x sft/eto/ipr x 2 iterations, every table with real numbers."""
+    run_dir = workflow_copy(tmp_path, "methods_tiny.yaml")
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
+                          cwd=run_dir, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    check_methods_sweep(run_dir)

@@ -44,3 +44,139 @@ def test_tables_and_figure(tmp_path):
     assert csv_lines[0] == "benchmark,model,method,iteration,split,n,reward,success_rate,step_pairs,outcome_pairs"
     assert csv_lines[2] == "sql,tiny,ipr,1,test,4,0.5000,0.2500,3,2"
     assert (tmp_path / "figures/rewards.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# ----------------------------------------------------------------------------- paper tables (ipr.tables)
+
+from ipr.tables import Layout, cost_key, write_paper_tables  # noqa: E402
+
+LAYOUT = {
+    "benchmarks": {"webshop": {"env": "webshop", "splits": ["test"]},
+                   "intercode_sql": {"env": "intercode_sql", "splits": ["test"]},
+                   "alfworld": {"env": "alfworld", "splits": ["test_seen", "test_unseen"]}},
+    "models": {"llama": ["llama", 0]},
+    "methods": ["sft", "eto", "ipr", "ipr_no_sft"],
+    "iterations": 2,
+    "gpus": {"train": 8},
+}
+# run -> (webshop, intercode_sql, alfworld seen, alfworld unseen); None = no summary written.
+REWARDS = {
+    "sft": (0.50, 0.20, 0.30, 0.10),
+    "ipr/iter1": (0.55, 0.25, 0.40, 0.20),
+    "ipr/iter2": (0.60, 0.22, 0.35, 0.30),
+    "eto/iter1": (None, 0.21, 0.32, 0.12),
+    "eto/iter2": (None, 0.24, 0.31, 0.15),
+    "ipr_no_sft/iter1": (0.52, 0.23, 0.33, 0.13),
+    "ipr_no_sft/iter2": (0.59, 0.23, 0.90, None),  # ALFWorld iteration 2 incomplete: not a candidate
+}
+COLUMNS = [("webshop", "test"), ("intercode_sql", "test"), ("alfworld", "test_seen"), ("alfworld", "test_unseen")]
+
+
+def results_tree(root, rewards, model="llama"):
+    paths = []
+    for run, values in rewards.items():
+        for (benchmark, split), value in zip(COLUMNS, values):
+            if value is None:
+                continue
+            path = root / f"results/{benchmark}/{model}/{run}/eval/{split}.summary.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"n": 10, "reward": value, "success_rate": value, "mean_steps": 3}))
+            paths.append(str(path))
+    return paths
+
+
+def rows_of(path):
+    import csv
+
+    return list(csv.reader(open(path)))
+
+
+def test_paper_tables_every_cell(tmp_path):
+    summaries = results_tree(tmp_path, REWARDS)
+    bench = tmp_path / "benchmarks/webshop/llama/ipr/iter1"
+    bench.mkdir(parents=True)
+    (bench / "train.tsv").write_text("s\th:m:s\n1800.0\t0:30:00\n")
+    write_paper_tables(Layout(**LAYOUT), summaries, [], tmp_path / "benchmarks", tmp_path / "tables", tmp_path / "figures")
+
+    table2 = rows_of(tmp_path / "tables/table2.csv")
+    assert table2 == [
+        ["model", "method", "webshop", "intercode_sql", "alfworld seen", "alfworld unseen", "Average"],
+        ["llama", "SFT", "50.0", "20.0", "30.0", "10.0", "27.5"],
+        # webshop missing entirely -> blank, and so the average; ALFWorld best = iteration 2 (mean .23 > .22)
+        ["llama", "ETO", "", "24.0", "31.0", "15.0", ""],
+        # best per benchmark: webshop it2, intercode it1, ALFWorld it2 (mean .325 > .30, seen/unseen together)
+        ["llama", "IPR", "60.0", "25.0", "35.0", "30.0", "37.5"],
+        # intercode tie -> earliest (it1); ALFWorld it2 lacks unseen -> it1 despite seen .90
+        ["llama", "IPR w/o SFT loss", "59.0", "23.0", "33.0", "13.0", "32.0"],
+    ]
+    md = (tmp_path / "tables/table2.md").read_text()
+    assert "| llama | ETO | – | 24.0 | 31.0 | 15.0 | – |" in md
+    assert "eval summaries missing" in md
+    tex = (tmp_path / "tables/table2.tex").read_text()
+    assert r"llama & IPR w/o SFT loss & 59.0 & 23.0 & 33.0 & 13.0 & 32.0 \\" in tex
+
+    table4 = rows_of(tmp_path / "tables/table4.csv")
+    assert table4 == [
+        ["model", "run", "webshop", "intercode_sql", "alfworld seen", "alfworld unseen", "Average"],
+        ["llama", "IPR", "60.0", "25.0", "35.0", "30.0", "37.5"],
+        ["llama", "IPR w/o SFT loss", "59.0", "23.0", "33.0", "13.0", "32.0"],
+        ["llama", "ETO iteration 1", "", "21.0", "32.0", "12.0", ""],
+        ["llama", "ETO iteration 2", "", "24.0*", "31.0*", "15.0*", ""],
+        ["llama", "IPR iteration 1", "55.0", "25.0*", "40.0", "20.0", "35.0"],
+        ["llama", "IPR iteration 2", "60.0*", "22.0", "35.0*", "30.0*", "36.8"],
+        ["llama", "IPR w/o SFT loss iteration 1", "52.0", "23.0*", "33.0*", "13.0*", "30.2"],
+        ["llama", "IPR w/o SFT loss iteration 2", "59.0*", "23.0", "90.0", "", ""],
+    ]
+    table3 = rows_of(tmp_path / "tables/table3.csv")
+    assert table3[0] == ["model", "webshop SFT", "webshop ETO", "webshop IPR",
+                         "intercode_sql SFT", "intercode_sql ETO", "intercode_sql IPR"]
+    assert table3[1] == ["llama", "50.0", "", "60.0", "20.0", "24.0", "25.0"]
+    cost = rows_of(tmp_path / "tables/cost.csv")
+    assert cost[1] == ["ipr", "train", "1", "0.500", "8", "4.000"]
+    assert (tmp_path / "figures/figure4.png").read_bytes()[:4] == b"\x89PNG"
+    assert rows_of(tmp_path / "tables/figure4.csv")[1][2:] == ["", "", "", ""]  # nothing scored: all missing
+
+
+def test_paper_tables_seeds_mean_and_sd(tmp_path):
+    layout = dict(LAYOUT, benchmarks={"webshop": LAYOUT["benchmarks"]["webshop"]}, methods=["sft", "ipr"],
+                  models={"llama-seed0": ["llama", 0], "llama-seed1": ["llama", 1]})
+    summaries = []
+    # seed 0: sft .4, it1 .5, it2 .7; seed 1: sft .6, it1 .7, it2 .5 -> it1 mean .6 = it2 mean .6 -> tie: it1
+    for model, values in (("llama-seed0", (0.4, 0.5, 0.7)), ("llama-seed1", (0.6, 0.7, 0.5))):
+        rewards = {"sft": (values[0],), "ipr/iter1": (values[1],), "ipr/iter2": (values[2],)}
+        summaries += results_tree(tmp_path, rewards, model)
+    write_paper_tables(Layout(**layout), summaries, [], tmp_path / "none", tmp_path / "tables", tmp_path / "figures")
+    table2 = rows_of(tmp_path / "tables/table2.csv")
+    assert table2[1] == ["llama, mean ± sd over seeds 0, 1", "SFT", "50.0 ± 14.1", "50.0 ± 14.1"]
+    assert table2[2] == ["llama, mean ± sd over seeds 0, 1", "IPR", "60.0 ± 14.1", "60.0 ± 14.1"]
+
+
+def test_step_rewards_figure(tmp_path):
+    layout = dict(LAYOUT, benchmarks={"webshop": LAYOUT["benchmarks"]["webshop"]}, methods=["sft", "ipr"])
+    paths = []
+    for run, per_task in (("sft", {"a": [0.2, 0.4], "b": [0.0]}), ("ipr/iter2", {"a": [1.0], "b": [0.5, 0.5]})):
+        path = tmp_path / f"results/webshop/llama/{run}/eval/test.step_rewards.jsonl"
+        write_jsonl(path, [{"id": f"{task}:t{t}:expert", "task_id": task, "t": t, "who": "expert", "action": "x",
+                            "samples": [], "step_reward": r, "config_hash": "h"}
+                           for task, rewards in per_task.items() for t, r in enumerate(rewards, 1)], "score")
+        paths.append(str(path))
+    write_paper_tables(Layout(**layout), [], paths, tmp_path / "none", tmp_path / "tables", tmp_path / "figures",
+                       ["sft", "ipr"])
+    rows = rows_of(tmp_path / "tables/figure4.csv")
+    # per trajectory: sft a .3, b 0 -> .150 ± sd .212; ipr a 1, b .5 -> .750 ± .354
+    assert rows[1] == ["llama", "SFT", "0.150 ± 0.212"]
+    assert rows[2] == ["llama", "IPR iteration 2", "0.750 ± 0.354"]
+
+
+def test_cost_paths():
+    assert cost_key("models/tiny/build_model.tsv") == ("shared", "build_model")
+    assert cost_key("sql/data/prepare_data.tsv") is None or cost_key("sql/prepare_data.tsv") == ("shared", "prepare_data")
+    assert cost_key("sql/tiny/expert_scores/0.tsv") == ("shared", "score_expert")
+    assert cost_key("sql/tiny/sft/sft.tsv") == ("sft", "sft")
+    assert cost_key("sql/tiny/ipr/iter2/explore/1.tsv") == ("ipr", "explore")
+    assert cost_key("sql/tiny/ipr/iter2/scores/1.tsv") == ("ipr", "score")
+    assert cost_key("sql/tiny/eto/iter1/reference_logps.tsv") == ("eto", "reference_logps")
+    assert cost_key("sql/tiny/rft/iter1/rft.tsv") == ("rft", "rft")
+    assert cost_key("sql/tiny/sft/eval/test/0.tsv") == ("sft", "evaluate")
+    assert cost_key("sql/tiny/ipr/iter1/eval/gather_test.tsv") == ("ipr", "gather_eval")
+    assert cost_key("sql/tiny/ipr/iter2/eval/score_eval_test.tsv") == ("ipr", "score_eval")

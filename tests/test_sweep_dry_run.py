@@ -23,27 +23,39 @@ SWEEP = ROOT / "tests/configs/sweep.yaml"
 
 def expected_counts(config: dict) -> dict:
     """Jobs per rule, from the config alone."""
-    b, m = len(config["benchmarks"]), len(config["models"])
+    benchmarks = config["benchmarks"]
+    b, m = len(benchmarks), len(config["models"]) * len(config.get("seeds") or [0])
     iters = config["iterations"]
+    settings = config.get("method_settings", {})
     iter_methods = [x for x in config["methods"] if x != "sft"]
+    mixed = [x for x in iter_methods if settings[x].get("trainer", "mixed") == "mixed"]
+    scored = [x for x in iter_methods if settings[x]["step_pairs"]]
     runs = ("sft" in config["methods"]) + len(iter_methods) * iters  # evaluated policies per benchmark x model
-    splits = len(config.get("evaluate", {}).get("splits", ["test"]))
+    default_splits = config.get("evaluate", {}).get("splits", ["test"])
+    splits = sum(len(e.get("eval_splits", default_splits)) for e in benchmarks.values())  # over benchmarks
+    step = config.get("report", {}).get("step_rewards", {})
+    step_runs = len([x for x in step.get("methods", ["sft", "eto", "ipr"]) if x in config["methods"]])
+    step_runs *= step.get("tasks", 16) > 0
     shards = config["shards"]
-    built = sum(e["source"] == "build" for e in config["models"].values())
+    built = sum(e["source"] == "build" for e in config["models"].values()) * len(config.get("seeds") or [0])
+    finer = {s for e in benchmarks.values() for s in e.get("eval_splits", default_splits) if s.startswith("test_")}
     counts = {
         "prepare_data": b,
+        "select_split": len(finer),
         "build_model": built,
         "link_model": m - built,
         "sft": b * m,
         "score_expert": b * m * shards["score"],
         "gather_expert_scores": b * m,
         "explore": b * m * len(iter_methods) * iters * shards["explore"],
-        "score": b * m * len(iter_methods) * iters * shards["explore"],  # one per explore shard
-        "build_pairs": b * m * len(iter_methods) * iters,
-        "reference_logps": b * m * len(iter_methods) * iters,
-        "train": b * m * len(iter_methods) * iters,
-        "evaluate": b * m * runs * splits * shards["evaluate"],
-        "gather_eval": b * m * runs * splits,
+        "score": b * m * len(scored) * iters * shards["explore"],  # one per explore shard, step-pair methods
+        "build_pairs": b * m * len(mixed) * iters,
+        "reference_logps": b * m * len(mixed) * iters,
+        "train": b * m * len(mixed) * iters,
+        "rft": b * m * (len(iter_methods) - len(mixed)) * iters,
+        "evaluate": m * runs * splits * shards["evaluate"],
+        "gather_eval": m * runs * splits,
+        "score_eval": m * step_runs * splits,
         "report": 1,
         "all": 1,
     }
@@ -66,7 +78,7 @@ def test_sweep_dry_run_lists_every_job(tmp_path):
     config = yaml.safe_load(SWEEP.read_text())
     assert (len(config["benchmarks"]), len(config["models"]), config["iterations"]) == (3, 4, 4)
     assert set(config["shards"].values()) == {64}
-    for name in ("Snakefile", "rules", "scripts", "config", "envs", "profiles"):
+    for name in ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "report", "ipr"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
     shutil.copy(SWEEP, tmp_path / "config/config.yaml")
@@ -83,6 +95,40 @@ def test_sweep_dry_run_lists_every_job(tmp_path):
     print(f"\nsweep dry run: {seconds:.1f} s wall, {cpu:.1f} s CPU, {sum(job_stats(output).values())} jobs")
 
     assert job_stats(output) == expected_counts(config)
-    assert sum(expected_counts(config).values()) == 10989
+    assert sum(expected_counts(config).values()) == 10989 + 3 * 4 * 2  # + Figure 4 scoring: sft, ipr/iter4
     assert "This was a dry-run" in output
     assert not (tmp_path / "logs/slurm").exists()  # nothing submitted
+
+
+PAPER = ROOT / "config/paper.yaml"
+
+
+def paper_dry_run(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+                           "--workflow-profile", "none", "--configfile", str(PAPER), "--replace-workflow-config",
+                           *args, "-n", "--quiet", "rules"], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_paper_config_lists_the_full_sweep(tmp_path):
+    """config/paper.yaml: 3 benchmarks (ALFWorld seen + unseen) x 4 hub models x 7 methods x 5 iterations."""
+    config = yaml.safe_load(PAPER.read_text())
+    assert list(config["benchmarks"]) == ["webshop", "intercode_sql", "alfworld"]
+    assert config["benchmarks"]["alfworld"]["eval_splits"] == ["test_seen", "test_unseen"]
+    assert len(config["models"]) == 4 and config["iterations"] == 5
+    assert config["methods"] == ["sft", "eto", "rft", "ipr", "ipr_no_odpo", "ipr_no_sdpo", "ipr_no_sft"]
+    proc = paper_dry_run(tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    counts = job_stats(proc.stdout + proc.stderr)
+    assert counts == expected_counts(config)
+    assert counts["train"] == 3 * 4 * 5 * 5 and counts["rft"] == 3 * 4 * 5 and sum(counts.values()) == 7939
+
+
+@pytest.mark.slow
+def test_paper_config_target_runs_one_benchmark_and_model(tmp_path):
+    proc = paper_dry_run(tmp_path, "results/webshop/llama-3-8b/ipr/iter2/eval/test.summary.json")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    counts = job_stats(proc.stdout + proc.stderr)
+    assert counts == {"prepare_data": 1, "link_model": 1, "sft": 1, "score_expert": 8, "gather_expert_scores": 1,
+                      "explore": 2 * 8, "score": 2 * 8, "build_pairs": 2, "reference_logps": 2, "train": 2,
+                      "evaluate": 4, "gather_eval": 1}

@@ -33,10 +33,11 @@ SNAKEMAKE = tool("snakemake")
 pytestmark = pytest.mark.skipif(SNAKEMAKE is None, reason="snakemake not installed")
 
 # tests/configs/dag.yaml: 2 benchmarks x 2 models (one built, one linked) x 2 iterations,
-# shards explore=2, score=3, evaluate=2, methods sft + ipr, one eval split.
+# shards explore=2, score=3, evaluate=2, methods sft + ipr + eto + rft, one eval split.
 B, M, I, SPLITS = 2, 2, 2, 1
 EXPLORE, SCORE, EVALUATE = 2, 3, 2
-RUNS = 1 + I  # sft + ipr/iter1..iterI, per benchmark x model
+ITERATED = 3  # ipr, eto, rft
+RUNS = 1 + ITERATED * I  # sft + <method>/iter1..iterI, per benchmark x model
 DAG_COUNTS = {
     "prepare_data": B,
     "build_model": 1,
@@ -44,31 +45,34 @@ DAG_COUNTS = {
     "sft": B * M,
     "score_expert": B * M * SCORE,
     "gather_expert_scores": B * M,
-    "explore": B * M * I * EXPLORE,
-    "score": B * M * I * EXPLORE,  # scores/S.jsonl is computed from explore/S.jsonl
-    "build_pairs": B * M * I,
-    "reference_logps": B * M * I,
-    "train": B * M * I,
+    "explore": B * M * ITERATED * I * EXPLORE,
+    "score": B * M * I * EXPLORE,  # ipr only (step pairs); scores/S.jsonl from explore/S.jsonl
+    "build_pairs": B * M * 2 * I,  # ipr, eto
+    "reference_logps": B * M * 2 * I,
+    "train": B * M * 2 * I,
+    "rft": B * M * I,
     "evaluate": B * M * RUNS * SPLITS * EVALUATE,
     "gather_eval": B * M * RUNS * SPLITS,
+    "score_eval": B * M * 3 * SPLITS,  # Figure 4: sft, eto/iter2, ipr/iter2
     "report": 1,
     "all": 1,
 }
 
-# config/config.yaml: 1 benchmark x 1 built model x 2 iterations, shards 2/2/2, sft + ipr.
+# config/config.yaml: 2 benchmarks x 1 built model x 2 iterations, shards 2/2/2, sft + eto + ipr.
 DEFAULT_COUNTS = {
-    "prepare_data": 1,
+    "prepare_data": 2,
     "build_model": 1,
-    "sft": 1,
-    "score_expert": 2,
-    "gather_expert_scores": 1,
-    "explore": 4,
-    "score": 4,
-    "build_pairs": 2,
-    "reference_logps": 2,
-    "train": 2,
-    "evaluate": 6,
-    "gather_eval": 3,
+    "sft": 2,
+    "score_expert": 4,
+    "gather_expert_scores": 2,
+    "explore": 16,
+    "score": 8,
+    "build_pairs": 8,
+    "reference_logps": 8,
+    "train": 8,
+    "evaluate": 20,
+    "gather_eval": 10,
+    "score_eval": 6,
     "report": 1,
     "all": 1,
 }
@@ -129,19 +133,32 @@ def test_default_config_job_counts(tmp_path):
 def test_iteration_chain(dag_run):
     for argv in shell_commands(dag_run, "train_mixed.py"):
         out = arg(argv, "--out")
-        base, k = re.fullmatch(r"(results/\w+/\w+)/ipr/iter(\d+)/policy", out).groups()
-        expected = f"{base}/sft/policy" if k == "1" else f"{base}/ipr/iter{int(k) - 1}/policy"
+        base, method, k = re.fullmatch(r"(results/\w+/\w+)/(ipr|eto)/iter(\d+)/policy", out).groups()
+        expected = f"{base}/sft/policy" if k == "1" else f"{base}/{method}/iter{int(k) - 1}/policy"
         assert arg(argv, "--policy") == expected
-        assert arg(argv, "--pairs") == f"{base}/ipr/iter{k}/pairs.reference.jsonl"
+        assert arg(argv, "--pairs") == f"{base}/{method}/iter{k}/pairs.reference.jsonl"
     for argv in shell_commands(dag_run, "reference_logps.py"):
-        base, k = re.fullmatch(r"(results/\w+/\w+)/ipr/iter(\d+)/pairs.reference.jsonl", arg(argv, "--out")).groups()
-        assert arg(argv, "--reference") == f"{base}/sft/policy"  # always SFT, never the previous policy
-        assert arg(argv, "--pairs") == f"{base}/ipr/iter{k}/pairs.jsonl"
+        out = arg(argv, "--out")
+        base, method, k = re.fullmatch(r"(results/\w+/\w+)/(ipr|eto)/iter(\d+)/pairs.reference.jsonl", out).groups()
+        if method == "ipr":
+            assert arg(argv, "--reference") == f"{base}/sft/policy"  # IPR: always SFT, never the previous policy
+        else:  # ETO: the policy the iteration starts from
+            assert arg(argv, "--reference") == (f"{base}/sft/policy" if k == "1" else f"{base}/eto/iter{int(k) - 1}/policy")
+        assert arg(argv, "--pairs") == f"{base}/{method}/iter{k}/pairs.jsonl"
     for argv in shell_commands(dag_run, "explore.py"):
         out = arg(argv, "--out")
-        base, k = re.fullmatch(r"(results/\w+/\w+)/ipr/iter(\d+)/explore/\d+\.jsonl", out).groups()
-        expected = f"{base}/sft/policy" if k == "1" else f"{base}/ipr/iter{int(k) - 1}/policy"
+        base, method, k = re.fullmatch(r"(results/\w+/\w+)/(ipr|eto|rft)/iter(\d+)/explore/\d+\.jsonl", out).groups()
+        expected = f"{base}/sft/policy" if k == "1" else f"{base}/{method}/iter{int(k) - 1}/policy"
         assert arg(argv, "--policy") == expected
+    for argv in shell_commands(dag_run, "sft.py"):
+        out = arg(argv, "--out")
+        if out.endswith("/sft/policy"):
+            assert "--explored" not in argv
+            continue
+        base, k = re.fullmatch(r"(results/\w+/\w+)/rft/iter(\d+)/policy", out).groups()
+        assert arg(argv, "--model-dir") == "results/models/" + base.split("/")[-1]  # RFT starts from the base model
+        assert argv[argv.index("--explored") + 1 : argv.index("--settings")] == [
+            f"{base}/rft/iter{k}/explore/{s}.jsonl" for s in range(EXPLORE)]
     for argv in shell_commands(dag_run, "build_pairs.py"):
         explore, scores = [], []
         target = None
@@ -150,7 +167,11 @@ def test_iteration_chain(dag_run):
                 target = {"--explore": explore, "--scores": scores}.get(token)
             elif target is not None:
                 target.append(token)
-        assert len(explore) == EXPLORE and len(scores) == EXPLORE
+        method = json.loads(arg(argv, "--settings"))["method"]["name"]
+        assert len(explore) == EXPLORE
+        # ETO builds outcome pairs only: no step rewards (no score jobs, no expert scores)
+        assert len(scores) == (EXPLORE if method == "ipr" else 0)
+        assert ("--expert-scores" in argv) == (method == "ipr")
     corpus = shell_commands(dag_run, "build_model.py")[0]
     start = corpus.index("--corpus") + 1
     assert corpus[start : start + 2] == ["results/sql_a/data/train.jsonl", "results/sql_b/data/train.jsonl"]
@@ -169,12 +190,11 @@ def test_settings_are_single_json_objects(dag_run):
     expected = {
         "prepare_data.py": {"seed", "benchmark"},
         "build_model.py": {"seed", "model", "envs"},
-        "sft.py": {"seed", "sft", "benchmark"},
         "score_expert.py": {"seed", "score", "benchmark"},
-        "explore.py": {"seed", "explore", "benchmark"},
+        "explore.py": {"seed", "explore", "benchmark", "method"},
         "score.py": {"seed", "score", "benchmark"},
         "build_pairs.py": {"seed", "benchmark", "method"},
-        "reference_logps.py": {"seed", "train", "benchmark"},
+        "reference_logps.py": {"seed", "train", "benchmark", "method"},
         "train_mixed.py": {"seed", "train", "benchmark", "method"},
         "evaluate.py": {"seed", "evaluate", "benchmark"},
     }
@@ -187,10 +207,18 @@ def test_settings_are_single_json_objects(dag_run):
             if "benchmark" in settings:
                 assert settings["benchmark"]["name"] == arg(argv, "--benchmark")
             if "method" in settings:
-                assert settings["method"]["name"] == "ipr"
-                assert settings["method"]["step_pairs"] is True
+                assert settings["method"]["name"] in arg(argv, "--out")
+                assert settings["method"]["step_pairs"] is (settings["method"]["name"] == "ipr")
+            if "method" in settings and settings["method"]["name"] == "eto" and "train" in settings:
+                assert (settings["train"]["beta"], settings["train"]["learning_rate"]) == (0.5, 5.0e-5)  # override
+            elif "train" in settings:
+                assert (settings["train"]["beta"], settings["train"]["learning_rate"]) == (0.1, 1.0e-4)
             if "model" in settings:
                 assert settings["model"]["name"] == "tiny"
+    for argv in shell_commands(dag_run, "sft.py"):
+        settings = json.loads(arg(argv, "--settings"))
+        assert set(settings) == ({"seed", "sft", "benchmark"} if "--explored" not in argv
+                                 else {"seed", "sft", "benchmark", "method"})
 
 
 def _broken_config(tmp_path: Path, change) -> Path:
@@ -219,7 +247,7 @@ def _set_missing_template(config):
 
 
 def _set_method_without_settings(config):
-    config["methods"] = ["sft", "eto"]
+    config["methods"] = ["sft", "ipr_no_sft"]
 
 
 def _set_typo_key(config):
@@ -233,7 +261,7 @@ def _set_typo_key(config):
         (_set_method, ["config['methods'][2]", "'ipr_typo' is not one of"]),
         (_set_missing_path, ["config['models']['external']['path']", "'no/such/model' does not exist"]),
         (_set_missing_template, ["config['models']['external']['chat_template']", "'no/such.jinja' is not a file"]),
-        (_set_method_without_settings, ["'eto'", "config['method_settings']"]),
+        (_set_method_without_settings, ["'ipr_no_sft'", "config['method_settings']"]),
         (_set_typo_key, ["config['shards']", "'scores' was unexpected"]),
     ],
     ids=["unknown-env", "unknown-method", "missing-model-path", "missing-template", "method-without-settings", "typo-key"],
