@@ -3,7 +3,7 @@ rule build_pairs:
         tasks="results/{benchmark}/data/train.jsonl",
         explore=explore_shards,
         scores=score_shards,
-        expert_scores="results/{benchmark}/{model}/expert_scores.jsonl",
+        expert_scores=expert_scores_for,
     output:
         pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
     log:
