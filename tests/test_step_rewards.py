@@ -228,3 +228,53 @@ def test_table5_marks_missing_methods(tmp_path):
     assert "0.700" in text and "900.0 (500.0)" in text
     # no reward model and no cost: still a table
     assert "| - |" in markdown(collect(summaries, [], []))
+
+
+# ------------------------------------------------------------------------ workflow
+
+
+def _dry_run(tmp_path, config_text):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config_text)
+    snakemake = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+    return subprocess.run([snakemake, "-n", "-p", "--workflow-profile", "none", "-s", str(root / "Snakefile"),
+                           "--directory", str(tmp_path), "--configfile", str(cfg), "--replace-workflow-config"],
+                          capture_output=True, text=True, cwd=root)
+
+
+def test_dag_of_the_step_reward_configuration(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "config" / "webshop_step_rewards.yaml").read_text()
+    run = _dry_run(tmp_path, text)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout + run.stderr
+    for rule in ("step_reward_data", "train_reward_model", "score_expert_rm", "scorer_cost", "step_accuracy",
+                 "step_reward_table"):
+        assert f"{rule}  " in out or f"rule {rule}:" in out, rule
+    # ipr_rm scores with the reward model, ipr with MC rollouts; the pair rule reads the matching expert scores
+    assert "scripts/score_rm.py" in out and "scripts/score.py" in out
+    assert "expert_scores.rm.jsonl" in out
+    # without an rm method and a step_accuracy section nothing of the study is planned
+    plain = _dry_run(tmp_path / "plain", text.replace("methods: [sft, ipr, ipr_rm]", "methods: [sft, ipr]")
+                     .replace("step_accuracy: {num_samples: [1, 3, 5, 10], draws: 20}", ""))
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert "train_reward_model" not in plain.stdout + plain.stderr
+
+
+def test_rm_method_without_reward_model_section_is_one_clear_error(tmp_path):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "config" / "webshop_step_rewards.yaml").read_text()
+    text = re.sub(r"reward_model: \{.*?\}\n", "", text, flags=re.S)
+    run = _dry_run(tmp_path, text)
+    assert run.returncode != 0
+    assert "score with the reward model (scorer: rm) but the config has no 'reward_model' section" in run.stdout + run.stderr
