@@ -19,6 +19,7 @@ include: "rules/pairs.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/reward_model.smk"
 
 
 rule all:

@@ -84,6 +84,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "config_hash": str,
     },
 }
+# One scored action with its history, for the step reward model (ipr/reward_model.py):
+# ``messages`` = expert prefix + the action as the last assistant message.
+SCHEMAS["step_reward"] = {
+    "id": str,
+    "benchmark": str,
+    "task_id": str,
+    "t": int,
+    "who": ("agent", "expert"),
+    "scorer": str,
+    "source": str,
+    "messages": "messages",
+    "samples": "numbers",
+    "step_reward": _NUM,
+    "config_hash": str,
+}
 # A pair with its reference log-probs (summed over the assistant tokens of each side, after the
 # trainer's truncation), written by the reference pass and read by the trainer.
 SCHEMAS["reference_pair"] = {

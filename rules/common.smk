@@ -325,9 +325,10 @@ def score_shards(wildcards):
 
 
 def pair_expert_scores(wildcards):
+    """Expert step rewards by the method's scorer (none when the method builds no step pairs)."""
     if not scores_needed(wildcards):
         return []
-    return f"results/{wildcards.benchmark}/{wildcards.model}/expert_scores.jsonl"
+    return expert_scores_for(wildcards)
 
 
 def pair_score_options(wildcards, input):
@@ -446,7 +447,7 @@ def final_outputs():
         "results/tables/main.csv",
         "results/figures/rewards.png",
         "results/figures/figure4.png",
-    ] + expand("results/tables/{table}.{ext}", table=PAPER_TABLES, ext=["md", "csv", "tex"])
+    ] + expand("results/tables/{table}.{ext}", table=PAPER_TABLES, ext=["md", "csv", "tex"]) + step_reward_outputs()
 
 
 def parent_dir(wildcards, output):
@@ -507,6 +508,9 @@ def settings_json(stage, wildcards):
     else:
         b = wildcards.benchmark
         out["benchmark"] = dict(config["benchmarks"][b], name=b)
+    if stage == "score" and scorer_of(wildcards.method) == "rm":
+        out["score"] = dict(config["score"], scorer="rm")
+        out["reward_model"] = config["reward_model"]
     if stage in ("explore", "build_pairs", "reference_logps", "train", "rft"):
         method = wildcards.method
         if method not in config["method_settings"]:
@@ -523,6 +527,156 @@ def settings_for(stage):
 
     def settings(wildcards):
         return settings_json(stage, wildcards)
+
+    settings.__name__ = f"settings_{stage}"
+    return settings
+
+
+# ------------------------------------------------------------- step rewards (rules/reward_model.smk)
+
+
+def scorer_of(method):
+    """A method's step-reward scorer: mc (Monte-Carlo rollouts of the SFT scorer) or rm (the learned
+    reward model). method_settings[method].scorer, else rm for ipr_rm, else score.scorer (mc)."""
+    default = "rm" if method == "ipr_rm" else config["score"].get("scorer", "mc")
+    return config["method_settings"].get(method, {}).get("scorer", default)
+
+
+MC_METHODS = [m for m in ITER_METHODS if scorer_of(m) == "mc"]
+RM_METHODS = [m for m in ITER_METHODS if scorer_of(m) == "rm"]
+
+
+def _check_reward_model():
+    if RM_METHODS and "reward_model" not in config:
+        raise WorkflowError(
+            "Invalid config: method(s) {} score with the reward model (scorer: rm) but the config has no "
+            "'reward_model' section.".format(", ".join(repr(m) for m in RM_METHODS))
+        )
+
+
+_check_reward_model()
+
+
+def reward_model_dir(benchmark, model):
+    return f"results/{benchmark}/{model}/reward_model/model"
+
+
+def accuracy_benchmarks():
+    """WebShop benchmarks with a step_accuracy section and MC-scored methods (page scores are WebShop's)."""
+    if "step_accuracy" not in config or not MC_METHODS:
+        return []
+    return [b for b in BENCHMARKS if config["benchmarks"][b]["env"] == "webshop"]
+
+
+def step_reward_outputs():
+    """Targets of the step-reward study: Fig. 3 per WebShop benchmark, Table 5 when a method uses the RM."""
+    out = []
+    for b in accuracy_benchmarks():
+        out += [
+            f"results/tables/step_accuracy.{b}.md",
+            f"results/tables/step_accuracy.{b}.csv",
+            f"results/figures/step_accuracy.{b}.png",
+        ]
+    if RM_METHODS:
+        out += ["results/tables/step_rewards.md", "results/tables/step_rewards.csv"]
+    return out
+
+
+def score_scorer(wildcards):
+    """The score rule's scorer: the SFT policy (mc) or the reward model directory (rm)."""
+    if scorer_of(wildcards.method) == "rm":
+        return reward_model_dir(wildcards.benchmark, wildcards.model)
+    return sft_policy(wildcards.benchmark, wildcards.model)
+
+
+def score_script(wildcards):
+    return "scripts/score_rm.py" if scorer_of(wildcards.method) == "rm" else "scripts/score.py"
+
+
+def expert_scores_for(wildcards):
+    """Expert step rewards by the method's scorer (build_pairs compares them with the agent's)."""
+    suffix = ".rm" if scorer_of(wildcards.method) == "rm" else ""
+    return f"results/{wildcards.benchmark}/{wildcards.model}/expert_scores{suffix}.jsonl"
+
+
+def mc_run_dirs(benchmark, model):
+    return [iter_dir(benchmark, model, m, k) for m in MC_METHODS for k in range(1, ITERATIONS + 1)]
+
+
+def step_reward_score_files(wildcards):
+    """Every MC score file of a benchmark: each model's expert scores and its MC methods' agent scores."""
+    files = []
+    for model in MODELS:
+        files.append(f"results/{wildcards.benchmark}/{model}/expert_scores.jsonl")
+        for run_dir in mc_run_dirs(wildcards.benchmark, model):
+            files += [f"{run_dir}/scores/{s}.jsonl" for s in shard_ids("explore")]
+    return files
+
+
+def step_accuracy_inputs(wildcards):
+    files = []
+    for model in MODELS:
+        files.append(f"results/{wildcards.benchmark}/{model}/expert_scores.jsonl")
+        for run_dir in mc_run_dirs(wildcards.benchmark, model):
+            files += [
+                f"{run_dir}/{kind}/{s}.jsonl"
+                for kind in ("explore", "scores")
+                for s in shard_ids("explore")
+            ]
+    return files
+
+
+def step_accuracy_scorers(wildcards):
+    """--scorer MODEL EXPERT_SCORES RUN_DIRS arguments of scripts/step_accuracy.py."""
+    return " ".join(
+        "--scorer {} results/{}/{}/expert_scores.jsonl {}".format(
+            m, wildcards.benchmark, m, ",".join(mc_run_dirs(wildcards.benchmark, m))
+        )
+        for m in MODELS
+    )
+
+
+def step_reward_evals(wildcards=None):
+    """Eval summaries of Table 5's runs (SFT, ETO, ipr_rm, ipr) that the config has."""
+    wanted = [r for r in runs() if r == "sft" or Path(r).parts[0] in ("eto", "ipr_rm", "ipr")]
+    return [
+        eval_summary(b, m, r, s)
+        for b in BENCHMARKS
+        for m in MODELS
+        for r in wanted
+        for s in eval_splits(b)
+    ]
+
+
+def all_reward_models(wildcards=None):
+    return [reward_model_dir(b, m) for b in BENCHMARKS for m in MODELS] if RM_METHODS else []
+
+
+def all_scorer_costs(wildcards=None):
+    return (
+        [f"results/{b}/{m}/reward_model/cost.json" for b in BENCHMARKS for m in MODELS]
+        if RM_METHODS
+        else []
+    )
+
+
+def step_reward_settings(stage):
+    """A params function: the --settings JSON of a step-reward rule (seed, benchmark entry, and the
+    reward_model, score or step_accuracy section the stage needs)."""
+    sections = {
+        "step_reward_data": [],
+        "train_reward_model": ["reward_model"],
+        "score_expert_rm": ["score", "reward_model"],
+        "scorer_cost": ["score", "reward_model"],
+        "step_accuracy": ["step_accuracy"],
+    }
+
+    def settings(wildcards):
+        out = {"seed": config["seed"]}
+        out["benchmark"] = dict(config["benchmarks"][wildcards.benchmark], name=wildcards.benchmark)
+        for name in sections[stage]:
+            out[name] = config[name]
+        return _dump(out)
 
     settings.__name__ = f"settings_{stage}"
     return settings

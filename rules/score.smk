@@ -40,9 +40,10 @@ rule gather_expert_scores:
         " > {log} 2>&1"
 
 
+# The method's scorer (scorer_of): MC rollouts of the SFT policy, or the learned reward model.
 rule score:
     input:
-        scorer="results/{benchmark}/{model}/sft/policy",
+        scorer=score_scorer,
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
         explore="results/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.jsonl",
@@ -59,7 +60,8 @@ rule score:
     params:
         python=config["score"]["python"],
         settings=settings_for("score"),
+        script=score_script,
     shell:
-        "{params.python} scripts/score.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        "{params.python} {params.script} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"
         " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"

@@ -46,12 +46,17 @@ def world(tmp_path_factory):
     train_sft(root / "base", root / "model", conversations,
               {"epochs": 10, "learning_rate": 5e-3, "batch_size": 8, "warmup_ratio": 0.05, "max_length": 1024,
                "progress": False}, seed=0)
+    # The same, further trained with a LoRA adapter that the trainer merges into plain weights: what
+    # the next iteration's exploration and evaluation load.
+    train_sft(root / "model", root / "lora_model", conversations,
+              {"epochs": 2, "learning_rate": 1e-2, "batch_size": 8, "warmup_ratio": 0.0, "max_length": 1024,
+               "progress": False, "finetuning": "lora", "lora": {"r": 4, "alpha": 16}}, seed=0)
     return root
 
 
-def stage(python, name, world, out, section, settings):
+def stage(python, name, world, out, section, settings, model="model"):
     args = [str(python), str(ROOT / "scripts" / f"{name}.py"), "--benchmark", "b",
-            "--policy" if name == "explore" else "--scorer", str(world / "model"),
+            "--policy" if name == "explore" else "--scorer", str(world / model),
             "--tasks", str(world / "train.jsonl"), "--assets", str(world / "assets"), "--out", str(out),
             "--settings", json.dumps({"seed": 0, "benchmark": BENCHMARK, section: settings})]
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
@@ -60,10 +65,12 @@ def stage(python, name, world, out, section, settings):
     return [{k: v for k, v in r.items() if k != "config_hash"} for r in load_jsonl(out)]
 
 
-def test_greedy_exploration_matches_the_transformers_backend(world, tmp_path):
+@pytest.mark.parametrize("model", ["model", "lora_model"])
+def test_greedy_exploration_matches_the_transformers_backend(world, tmp_path, model):
     settings = {"batch_size": 16, "max_new_tokens": 48}
-    hf = stage(sys.executable, "explore", world, tmp_path / "hf.jsonl", "explore", settings)
-    vllm = stage(VLLM_PYTHON, "explore", world, tmp_path / "vllm.jsonl", "explore", {**settings, "backend": "vllm"})
+    hf = stage(sys.executable, "explore", world, tmp_path / "hf.jsonl", "explore", settings, model)
+    vllm = stage(VLLM_PYTHON, "explore", world, tmp_path / "vllm.jsonl", "explore", {**settings, "backend": "vllm"},
+                 model)
     assert len(hf) > 4
     assert [r["agent_action"] for r in vllm] == [r["agent_action"] for r in hf]
     assert vllm == hf

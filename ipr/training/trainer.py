@@ -238,7 +238,29 @@ def training_arguments(settings: dict, ckpt_dir: Path, seed: int, device: str):
     )
 
 
-def _lora_model(model, lora: dict):
+# Model heads train() can load: the Auto class and the PEFT task type (SEQ_CLS trains the new
+# scalar head in full next to the adapters: PEFT puts it in modules_to_save).
+HEADS = {"causal_lm": ("AutoModelForCausalLM", "CAUSAL_LM"),
+         "scalar": ("AutoModelForSequenceClassification", "SEQ_CLS")}
+
+
+def load_with_head(model_dir, head: str = "causal_lm", model_kwargs: dict | None = None):
+    """The model in ``model_dir`` with ``head``: ``causal_lm`` (the LM head) or ``scalar`` (a
+    sequence-classification head with one output, ``num_labels=1``; ``model_kwargs`` may set its
+    ``pad_token_id``, which decides the pooled position), in fp32."""
+    import torch
+    import transformers
+
+    if head not in HEADS:
+        raise ValueError(f"unknown model head {head!r} (one of {sorted(HEADS)})")
+    kwargs = dict(model_kwargs or {})
+    if head == "scalar":
+        kwargs.setdefault("num_labels", 1)
+    auto_class = getattr(transformers, HEADS[head][0])
+    return auto_class.from_pretrained(str(model_dir), dtype=torch.float32, **kwargs)
+
+
+def _lora_model(model, lora: dict, head: str = "causal_lm"):
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -246,7 +268,7 @@ def _lora_model(model, lora: dict):
         lora_alpha=int(lora.get("alpha", 32)),
         lora_dropout=float(lora.get("dropout", 0.0)),
         target_modules=lora.get("target_modules", "all-linear"),
-        task_type="CAUSAL_LM",
+        task_type=HEADS[head][1],
     )
     return get_peft_model(model, config)
 
@@ -261,6 +283,8 @@ def train(
     settings: dict,
     seed: int,
     metrics: dict,
+    head: str = "causal_lm",
+    model_kwargs: dict | None = None,
 ) -> dict:
     """Train the model in ``base_dir`` on ``examples`` and write the final model to ``out_dir``.
 
@@ -268,12 +292,13 @@ def train(
     ``(loss, metrics)``. ``settings``: the stage's section (batch_size, epochs, learning_rate,
     warmup_ratio, ...; ``finetuning: full|lora`` with ``lora: {r, alpha, dropout, target_modules}``;
     ``deepspeed``: a DeepSpeed config path or null; ``save_steps``). ``metrics`` are written to
-    ``out_dir/metrics.json`` together with the training history. Returns the metrics.
+    ``out_dir/metrics.json`` together with the training history. ``head``: ``causal_lm`` (default)
+    or ``scalar`` (``load_with_head``: a one-output sequence-classification head, e.g. a reward
+    model), with ``model_kwargs`` passed to ``from_pretrained``. Returns the metrics.
     """
     import time
 
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     init_distributed(settings)
     seed_everything(seed)
@@ -285,11 +310,11 @@ def train(
     # weights across ranks as they load (a 13B model never sits whole in one process).
     args = training_arguments(settings, ckpt_dir, seed, device)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    model = load_with_head(base_dir, head, model_kwargs)
     model.config.use_cache = False
     lora = settings.get("finetuning", "full") == "lora"
     if lora:
-        model = _lora_model(model, settings.get("lora") or {})
+        model = _lora_model(model, settings.get("lora") or {}, head)
 
     trainer = _make_trainer_class()(
         model=model, args=args, train_dataset=examples, data_collator=collate,
@@ -325,22 +350,20 @@ def train(
         from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
         unset_hf_deepspeed_config()
-        _write_final_model(staging, base_dir, tokenizer, out_dir, metrics, lora)
+        _write_final_model(staging, base_dir, tokenizer, out_dir, metrics, lora, head, model_kwargs)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     finish_distributed()
     return metrics
 
 
-def _write_final_model(staging: Path, base_dir, tokenizer, out_dir, metrics: dict, lora: bool) -> None:
+def _write_final_model(staging: Path, base_dir, tokenizer, out_dir, metrics: dict, lora: bool,
+                       head: str = "causal_lm", model_kwargs: dict | None = None) -> None:
     """The output model directory, atomically; a LoRA adapter is merged into the base weights."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
     with atomic_dir(out_dir) as tmp:
         if lora:
             from peft import PeftModel
 
-            base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+            base = load_with_head(base_dir, head, model_kwargs)
             merged = PeftModel.from_pretrained(base, str(staging)).merge_and_unload()
             merged.config.use_cache = True
             merged.save_pretrained(tmp)
