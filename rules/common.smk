@@ -442,12 +442,16 @@ REPORT_CODE = [
 
 def final_outputs():
     """Default targets: the report outputs (the report depends on every eval summary)."""
-    return [
-        "results/tables/main.md",
-        "results/tables/main.csv",
-        "results/figures/rewards.png",
-        "results/figures/figure4.png",
-    ] + expand("results/tables/{table}.{ext}", table=PAPER_TABLES, ext=["md", "csv", "tex"]) + step_reward_outputs()
+    return (
+        [
+            "results/tables/main.md",
+            "results/tables/main.csv",
+            "results/figures/rewards.png",
+            "results/figures/figure4.png",
+        ]
+        + expand("results/tables/{table}.{ext}", table=PAPER_TABLES, ext=["md", "csv", "tex"])
+        + step_reward_outputs()
+    )
 
 
 def parent_dir(wildcards, output):
