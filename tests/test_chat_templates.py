@@ -18,7 +18,8 @@ from _training_fixtures import CHATML, SETTINGS, TEMPLATES_DIR, conversation, co
 from ipr.records import InputError
 from ipr.training.linked_model import TEMPLATE_FILE, link_model
 from ipr.training.masking import encode_messages, encode_pair
-from ipr.training.templates import TEMPLATE_NAMES, TEMPLATE_TOKENS, load_template
+from ipr.agent.backends import Request, Sampling, TransformersBackend
+from ipr.training.templates import TEMPLATE_NAMES, TEMPLATE_TOKENS, TemplateTokens, load_template, turn_end_token
 from ipr.training.tiny_model import build_tiny_model, train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,6 +113,18 @@ def test_built_model_keeps_the_templates_tokens(name, tmp_path):
     assert encode_messages(reloaded, conversation(6)) == encode_messages(fresh, conversation(6))
 
 
+def test_turn_end_token_of_each_template():
+    for name in TEMPLATE_NAMES:  # llama-2 writes the tokenizer's own eos_token
+        expected = None if name == "llama-2" else TEMPLATE_TOKENS[name].eos
+        assert turn_end_token(load_template(name, TEMPLATES_DIR)) == expected
+    assert turn_end_token("{% generation %}{{ m['content'] + \"<|end|>\" }}{% endgeneration %}") == "<|end|>"
+    for unclear in ["{% generation %}{{ m['content'] }}{% endgeneration %}",
+                    "{% generation %}{{ m['content'] + '<|end|>\\n' }}{% endgeneration %}",
+                    "{% generation %}{{ '<|a|>' }}{% endgeneration %}{% generation %}{{ '<|b|>' }}{% endgeneration %}"]:
+        with pytest.raises(InputError, match="ends an assistant turn"):
+            turn_end_token(unclear)
+
+
 # ------------------------------------------------------------------ link_model
 
 
@@ -162,12 +175,14 @@ def test_link_with_template_wins_over_every_source_template(model_store, tmp_pat
     source, out = model_store / "unmarked", tmp_path / "models" / "llama"
     before = snapshot(source)
     link_model("llama", model_store / "own", out, None)  # an earlier whole-directory link is replaced
-    template = load_template("llama-3", TEMPLATES_DIR)
+    template = load_template("chatml", TEMPLATES_DIR)
     link_model("llama", source, out, template)
     assert out.is_dir() and not out.is_symlink()
     assert snapshot(source) == before
     linked = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_symlink()}
-    assert linked == set(before) - {TEMPLATE_FILE, "additional_chat_templates/default.jinja"}
+    # The two config files naming the eos are real copies (see test_linked_model_stops_at_the_templates_turn_end).
+    copied = {TEMPLATE_FILE, "additional_chat_templates/default.jinja", "tokenizer_config.json", "generation_config.json"}
+    assert linked == set(before) - copied
     assert all((out / name).resolve() == (source / name).resolve() for name in linked)
     tokenizer = AutoTokenizer.from_pretrained(out)
     # The source's other named templates stay available; ours is the default.
@@ -193,3 +208,83 @@ def test_link_script_fails_with_one_line(model_store, tmp_path):
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [errors[0]] and "model 'plain'" in errors[0] and "no chat template" in errors[0]
+
+
+# A Llama-3-like base model: its eos is <|end_of_text|>, while llama-3 turns end with <|eot_id|>.
+LLAMA3_BASE_TOKENS = TemplateTokens(
+    eos="<|end_of_text|>", pad="<|end_of_text|>", bos="<|begin_of_text|>",
+    others=("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), header_texts=TEMPLATE_TOKENS["llama-3"].header_texts,
+)
+QUESTION = [{"role": "user", "content": "How many rows are in users?"}]
+
+
+def build_llama3_like_base(out: Path) -> list[int]:
+    """Save a base model whose greedy completion of QUESTION (under llama-3) is A B <|eot_id|>, then
+    again A B <|eot_id|> ... when generation does not stop; returns [A, B].
+
+    Every layer is zeroed, so the last hidden state is the input token's embedding: tokens p (the
+    prompt's last), A, B and <|eot_id|> get orthogonal embeddings and lm_head maps each to its
+    successor (p -> A -> B -> eot -> A).
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = train_tokenizer(corpus(), SETTINGS["vocab_size"], LLAMA3_BASE_TOKENS)
+    tokenizer.chat_template = load_template("llama-3", TEMPLATES_DIR)
+    prompt_last = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, return_dict=True)["input_ids"][-1]
+    tokenizer.chat_template = None  # a base model: no template of its own
+    first, second = tokenizer("Thought: done", add_special_tokens=False)["input_ids"][:2]
+    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    assert len({prompt_last, first, second, eot}) == 4
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=32, max_position_embeddings=512, tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen2ForCausalLM(config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.fill_(1.0 if name == "model.norm.weight" else 0.0)
+        embed, head = model.model.embed_tokens.weight, model.lm_head.weight
+        for k, (token, successor) in enumerate([(prompt_last, first), (first, second), (second, eot), (eot, first)]):
+            embed[token, k] = 1.0
+            head[successor, k] = 1.0
+    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                                               bos_token_id=tokenizer.bos_token_id)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return [first, second]
+
+
+def test_linked_model_stops_at_the_templates_turn_end(tmp_path):
+    from transformers import AutoTokenizer, GenerationConfig
+
+    source, out = tmp_path / "store" / "llama3-base", tmp_path / "models" / "llama3"
+    answer = build_llama3_like_base(source)
+    make_read_only(tmp_path / "store")
+    before = snapshot(source)
+    try:
+        base = AutoTokenizer.from_pretrained(source)
+        end_of_text, eot = base.eos_token_id, base.convert_tokens_to_ids("<|eot_id|>")
+        assert base.eos_token == "<|end_of_text|>"
+        link_model("llama3", source, out, load_template("llama-3", TEMPLATES_DIR))
+        assert snapshot(source) == before
+        for name in ["tokenizer_config.json", "generation_config.json"]:
+            assert (out / name).is_file() and not (out / name).is_symlink()
+        tokenizer = AutoTokenizer.from_pretrained(out)
+        assert (tokenizer.eos_token, tokenizer.eos_token_id) == ("<|eot_id|>", eot)
+        assert GenerationConfig.from_pretrained(out).eos_token_id == [eot, end_of_text]
+
+        backend = TransformersBackend(out, device="cpu")
+        completions = backend.generate([Request(QUESTION)], Sampling(max_new_tokens=12))
+        assert completions == [[tokenizer.decode(answer)]]
+        assert backend.generated_tokens == 3  # A B <|eot_id|>, not the 12 it runs to without stopping
+    finally:
+        make_writable(tmp_path / "store")
+
+
+def test_link_refuses_a_turn_end_that_is_not_a_token(model_store, tmp_path):
+    with pytest.raises(InputError, match="model 'own'.*'<\\|eot_id\\|>'.*not a single token") as error:
+        link_model("own", model_store / "own", tmp_path / "own", load_template("llama-3", TEMPLATES_DIR))
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "own").exists()

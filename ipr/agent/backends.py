@@ -23,8 +23,10 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-# Text a model may run on into after its action; cut there so one turn is one action.
-STOP_STRINGS = ("\nObservation:", "<|im_end|>")
+# Text a model may run on into after its action; cut there so one turn is one action. The end of the
+# turn itself is a token, not text: both backends stop on the model's eos ids (see stop_token_ids),
+# which link_model sets to the chat template's end-of-turn token, so no template's literal is needed.
+STOP_STRINGS = ("\nObservation:",)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,24 @@ def pick_tokens(logits, seeds, step: int, sampling: Sampling):
     return (logits - torch.log(-torch.log(uniform)).to(logits.dtype)).argmax(-1)
 
 
+def stop_token_ids(tokenizer, generation_config) -> frozenset[int]:
+    """Token ids that end a completion: the tokenizer's eos and the generation config's eos ids,
+    the set vLLM stops on too (a linked model lists its template's end-of-turn id and its own eos)."""
+    ids = generation_config.eos_token_id if generation_config is not None else None
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    return frozenset(i for i in [tokenizer.eos_token_id, *ids] if i is not None)
+
+
+def _generation_config(model_dir):
+    """The model directory's generation config, None without ``generation_config.json``."""
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(model_dir)
+    except OSError:
+        return None
+
+
 def prompt_ids(tokenizer, requests: list[Request], sampling: Sampling, max_context: int) -> list[list[int] | None]:
     """Token ids of each request's rendered prompt, or None where prompt + max_new_tokens overflow."""
     if not requests:
@@ -141,6 +161,7 @@ class TransformersBackend:
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         self.batch_size = batch_size
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 1 << 30))
+        self.stop_ids = stop_token_ids(self.tokenizer, self.model.generation_config)
         self.generated_tokens = 0
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
@@ -191,7 +212,6 @@ class TransformersBackend:
         until the longest row ends), so a batch costs what its live rows cost.
         """
         torch = self.torch
-        eos = self.tokenizer.eos_token_id
         # A stop string first seen at this step ends in this step's token, and every token holds at
         # least one character, so decoding the last len(stop) tokens is enough to find it.
         tail = max((len(stop) for stop in sampling.stop), default=0)
@@ -206,7 +226,7 @@ class TransformersBackend:
             self.generated_tokens += len(chosen)
             keep = []
             for k, (row, token) in enumerate(zip(live, chosen)):
-                if token == eos:
+                if token in self.stop_ids:
                     continue
                 tokens[row].append(token)
                 text = self.tokenizer.decode(tokens[row][-tail:]) if tail else ""
@@ -268,6 +288,9 @@ class VllmBackend:
         self.llm = LLM(model=str(model_dir), **{**defaults, **engine_args})
         self.tokenizer = self.llm.get_tokenizer()
         self.max_context = int(self.llm.llm_engine.model_config.max_model_len)
+        # vLLM also reads generation_config.json's eos ids; passing them makes the stop set explicit
+        # and the same as the transformers backend's.
+        self.stop_ids = sorted(stop_token_ids(self.tokenizer, _generation_config(model_dir)))
         self.generated_tokens = 0
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
@@ -283,6 +306,7 @@ class VllmBackend:
                 top_p=1.0 if greedy else sampling.top_p,
                 max_tokens=sampling.max_new_tokens,
                 stop=list(sampling.stop),
+                stop_token_ids=self.stop_ids,
                 seed=None if greedy else requests[i].seeds[0],
             )
             for i in fits

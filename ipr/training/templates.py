@@ -23,6 +23,11 @@ from ipr.records import InputError
 
 TEMPLATE_SUFFIX = ".jinja"
 GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
+GENERATION_SPAN = re.compile(r"\{%-?\s*generation\s*-?%\}(.*?)\{%-?\s*endgeneration\s*-?%\}", re.DOTALL)
+# The last thing a span writes: a quoted string literal or the tokenizer's ``eos_token`` variable.
+SPAN_PIECE = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"|\b(eos_token)\b")
+# A special token such as <|eot_id|>, </s> or <|im_end|> closing a literal.
+TRAILING_TOKEN = re.compile(r"<[^<>\s'\"]+>\Z")
 
 
 @dataclass(frozen=True)
@@ -84,3 +89,32 @@ def load_template(name_or_path: str | os.PathLike, templates_dir: str | os.PathL
     if not has_generation_markers(text):
         raise InputError(f"chat template {path} has no {{% generation %}} markers (assistant masks would be all 0)")
     return text
+
+
+def turn_end_token(template: str) -> str | None:
+    """The token that ends an assistant turn under ``template``: None when its ``{% generation %}``
+    spans end with the tokenizer's own ``eos_token`` (llama-2), else the special token (``<...>``)
+    that closes the last string literal of every span (``'<|eot_id|>'`` in llama-3).
+
+    Linking a model with a template makes this token the model's eos, so generation stops where
+    SFT taught the model to end its turn. A template whose spans end otherwise is refused (a
+    one-line InputError), rather than guessing where the model's turns end.
+    """
+    ends = set()
+    for span in GENERATION_SPAN.findall(template):
+        pieces = SPAN_PIECE.findall(span)
+        if not pieces:
+            ends.add("")
+            continue
+        single, double, variable = pieces[-1]
+        if variable:
+            ends.add(None)
+        else:
+            token = TRAILING_TOKEN.search(single or double)
+            ends.add(token.group() if token else "")
+    if len(ends) != 1 or "" in ends:
+        raise InputError(
+            "cannot tell which token ends an assistant turn: every {% generation %} span of the chat template "
+            "must end with eos_token or with the same special token in a string literal (e.g. '<|eot_id|>')"
+        )
+    return ends.pop()
