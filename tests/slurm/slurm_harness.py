@@ -41,7 +41,9 @@ def job_env():
 def workflow_copy(directory: Path, configfile: str) -> Path:
     """The workflow and its profiles in a fresh directory, with `configfile` as config/config.yaml."""
     directory.mkdir(parents=True)
-    for name in ("Snakefile", "rules", "scripts", "config", "envs", "profiles"):
+    # ipr/ and report/ too: the report rule lists the report code as an input, next to the Snakefile,
+    # and the Snakefile's report: directive names report/workflow.rst.
+    for name in ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "report", "ipr"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, directory / name)
     shutil.copy(ROOT / configfile, directory / "config/config.yaml")
