@@ -115,6 +115,16 @@ def split_columns(rows: list[dict]) -> list[str]:
     return lines
 
 
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """``rows`` as CSV with ``columns`` (other keys ignored, None as an empty cell)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+    return buffer.getvalue()
+
+
 def csv_table(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")

@@ -25,11 +25,10 @@ ended the episode has no samples: its step reward is its outcome at every N.
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from collections.abc import Iterable
 
+from ipr import report
 from ipr.agent.prompts import parse_action
 from ipr.scoring import EnvSpec, branch, expert_states
 
@@ -171,12 +170,7 @@ def markdown(rows: list[dict], tau: float) -> str:
 
 
 def csv_text(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else r.get(k, "")) for k in COLUMNS})
-    return buffer.getvalue()
+    return report.csv_text(rows, COLUMNS)
 
 
 def figure(rows: list[dict], path) -> None:

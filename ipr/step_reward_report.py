@@ -7,13 +7,12 @@ cost of each scorer per 1,000 scored actions. A method that was not run is a ``-
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from pathlib import Path
 
 from ipr.records import atomic_path
+from ipr import report
 from ipr.report import parse_summary_path
 
 METHODS = [("sft", "SFT"), ("eto", "ETO (no step reward)"), ("ipr_rm", "IPR + reward model"), ("ipr", "IPR + MC")]
@@ -86,12 +85,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def csv_text(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else r[k]) for k in COLUMNS})
-    return buffer.getvalue()
+    return report.csv_text(rows, COLUMNS)
 
 
 def write(summaries: list[str], rm_metrics: list[str], costs: list[str], md_path, csv_path) -> list[dict]:
