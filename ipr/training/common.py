@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,36 +81,6 @@ def pick_device(settings: dict) -> str:
     if want == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return want
-
-
-def cosine_schedule(optimizer, total_steps: int, warmup_ratio: float):
-    """Linear warmup over ``ceil(warmup_ratio * total_steps)`` steps, then cosine decay to 0."""
-    import torch
-
-    warmup = math.ceil(warmup_ratio * total_steps) if warmup_ratio > 0 else 0
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def length_grouped_batches(lengths: Sequence[int], batch_size: int, generator) -> list[list[int]]:
-    """Batches of similar length, drawn reproducibly from ``generator`` (a ``torch.Generator``).
-
-    Shuffle, stable-sort by length (so equal lengths stay in shuffled order), cut into batches,
-    shuffle the batch order. Padding stays small and each epoch sees a different order.
-    """
-    import torch
-
-    perm = torch.randperm(len(lengths), generator=generator).tolist()
-    perm.sort(key=lambda i: lengths[i])
-    batches = [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
-    order = torch.randperm(len(batches), generator=generator).tolist()
-    return [batches[i] for i in order]
 
 
 def target_logps(model, input_ids, attention_mask, loss_mask):
