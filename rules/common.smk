@@ -91,12 +91,11 @@ def model_seed(model):
     return MODEL_INSTANCES[model][1]
 
 
-BUILT_MODELS = [
-    m for m, (b, _) in MODEL_INSTANCES.items() if config["models"][b]["source"] == "build"
-]
-LINKED_MODELS = [
-    m for m, (b, _) in MODEL_INSTANCES.items() if config["models"][b]["source"] != "build"
-]
+# Base models are built or linked once per config["models"] entry, with config["seed"]: like a hub
+# checkpoint, the base is fixed, and the seeds of config["seeds"] vary what is done with it (SFT,
+# exploration, scoring, training, evaluation). So a 3-seed sweep builds the tiny model once.
+BUILT_MODELS = [m for m, e in config["models"].items() if e["source"] == "build"]
+LINKED_MODELS = [m for m, e in config["models"].items() if e["source"] != "build"]
 # Chat templates by name; absolute, so that runs with --directory elsewhere find them.
 TEMPLATES_DIR = Path(workflow.basedir) / "config" / "templates"
 
@@ -214,7 +213,8 @@ def assets_dir(benchmark):
 
 
 def model_dir(model):
-    return f"results/models/{model}"
+    """The base model directory of a model instance (shared by all seeds of a config model)."""
+    return f"results/models/{base_model(model)}"
 
 
 def sft_policy(benchmark, model):
@@ -252,14 +252,14 @@ def corpus_files(wildcards):
 
 def linked_model_source(wildcards):
     """link_model's source argument: --path DIR (source path) or --hub-id ID (source hub)."""
-    entry = config["models"][base_model(wildcards.model)]
+    entry = config["models"][wildcards.model]
     if entry["source"] == "hub":
         return f"--hub-id {shlex.quote(entry['hub_id'])}"
     return "--path " + shlex.quote(str(Path(entry["path"]).expanduser()))
 
 
 def model_chat_template(wildcards):
-    return chat_template_file(base_model(wildcards.model))
+    return chat_template_file(wildcards.model)
 
 
 def chat_template_option(wildcards, input):
@@ -287,7 +287,7 @@ def reference_for(wildcards):
 
 
 def base_model_dir(wildcards):
-    """Rejection-sampling fine-tuning starts from the base model (Yuan et al. 2023)."""
+    """The base model an instance starts from: SFT's input, and RFT's (Yuan et al. 2023)."""
     return model_dir(wildcards.model)
 
 
@@ -483,7 +483,8 @@ def settings_json(stage, wildcards):
     stages; "method" (the config["method_settings"] entry plus "name") for explore, build_pairs,
     reference_logps, train and rft, whose train overrides replace keys of the train (rft: sft) section;
     "model" (the config["models"] entry plus "name") and "envs" (benchmark -> env) for build_model.
-    The seed is the model instance's (config["seed"], or its entry of config["seeds"]).
+    The seed is the model instance's (config["seed"], or its entry of config["seeds"]); build_model,
+    whose output every seed shares, always takes config["seed"].
     """
     section = {
         "prepare_data": None,
@@ -502,11 +503,12 @@ def settings_json(stage, wildcards):
     if stage not in section:
         raise WorkflowError(f"No --settings defined for stage {stage!r}.")
     model = getattr(wildcards, "model", None)
-    out = {"seed": model_seed(model) if model else config["seed"]}
+    # build_model's wildcard is a config model (the base is seed-independent), the others' an instance.
+    out = {"seed": model_seed(model) if model and stage != "build_model" else config["seed"]}
     if section[stage] is not None:
         out[section[stage]] = config[section[stage]]
     if stage == "build_model":
-        out["model"] = dict(config["models"][base_model(model)], name=model)
+        out["model"] = dict(config["models"][model], name=model)
         # Environment family of each benchmark, to render the corpus with the right prompt header.
         out["envs"] = {b: config["benchmarks"][b]["env"] for b in BENCHMARKS}
     else:

@@ -1,6 +1,6 @@
 rule sft:
     input:
-        model="results/models/{model}",
+        model=base_model_dir,
         train="results/{benchmark}/data/train.jsonl",
     output:
         policy=directory("results/{benchmark}/{model}/sft/policy"),

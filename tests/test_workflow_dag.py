@@ -130,6 +130,29 @@ def test_default_config_job_counts(tmp_path):
     assert job_counts(result.stdout + result.stderr) == DEFAULT_COUNTS
 
 
+def test_seeds_share_one_base_model(tmp_path):
+    """With `seeds`, every seed fine-tunes the same base (built once, with config["seed"]) under its
+    own instance name and seed; the base model is not rebuilt per seed."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["seeds"] = [3, 4, 5]
+    (tmp_path / "seeds.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(tmp_path / "seeds.yaml"), "--replace-workflow-config")
+    assert result.returncode == 0, result.stderr + result.stdout
+    output = result.stdout + result.stderr
+    counts = job_counts(output)
+    assert counts["build_model"] == 1 and counts["sft"] == 2 * 3
+    [build] = shell_commands(output, "build_model.py")
+    assert arg(build, "--out") == "results/models/tiny"
+    assert json.loads(arg(build, "--settings"))["seed"] == config["seed"]
+    seeds = set()
+    for argv in shell_commands(output, "sft.py"):
+        assert arg(argv, "--model-dir") == "results/models/tiny"
+        seed = json.loads(arg(argv, "--settings"))["seed"]
+        assert f"/tiny-seed{seed}/sft/" in arg(argv, "--out")
+        seeds.add(seed)
+    assert seeds == {3, 4, 5}
+
+
 def test_iteration_chain(dag_run):
     for argv in shell_commands(dag_run, "train_mixed.py"):
         out = arg(argv, "--out")
