@@ -38,7 +38,14 @@ STEP_REWARD_PATH = re.compile(
 
 
 def label(method: str) -> str:
-    return LABELS.get(method, method)
+    """A method's name in tables; a grid variant "ipr+learning_rate~3e-06_beta~0.1" reads
+    "IPR (learning_rate=3e-06, beta=0.1)"."""
+    family, _, point = method.partition("+")
+    name = LABELS.get(family, family)
+    if not point:
+        return name
+    # key~value pairs joined by "_"; keys may contain "_", values (numbers) do not.
+    return f"{name} (" + ", ".join(f"{k}={v}" for k, v in re.findall(r"_?(\w+?)~([^_]+)", point)) + ")"
 
 
 # --------------------------------------------------------------------------- layout and results
@@ -48,9 +55,10 @@ def label(method: str) -> str:
 class Layout:
     benchmarks: dict  # name -> {"env": ..., "splits": [...]}
     models: dict  # instance -> [model, seed]
-    methods: list
+    methods: list  # config methods (table rows)
     iterations: int
     gpus: dict = field(default_factory=dict)
+    grid: dict = field(default_factory=dict)  # method -> its grid variants (methods that ran)
 
     @classmethod
     def from_json(cls, text_or_path: str) -> "Layout":
@@ -60,6 +68,14 @@ class Layout:
     @property
     def base_models(self) -> list:
         return list(dict.fromkeys(m for m, _ in self.models.values()))
+
+    def runs(self, method: str) -> list[str]:
+        """The methods that ran for a config method: its grid variants, or itself."""
+        return self.grid.get(method, [method])
+
+    @property
+    def all_methods(self) -> list[str]:
+        return [v for m in self.methods for v in self.runs(m)]
 
     def instances(self, model: str) -> dict:
         """seed -> instance name of a base model."""
@@ -113,27 +129,42 @@ class Results:
             out[seed] = self.rewards[key]
         return out
 
-    def best_iteration(self, model: str, method: str, benchmark: str) -> int | None:
-        """0 for sft; else the iteration with the highest seed-mean reward over the benchmark's splits."""
+    def best_run(self, model: str, method: str, benchmark: str) -> tuple[str, int] | None:
+        """(method or grid variant, iteration) reported for a benchmark: (sft, 0) for sft; else the run
+        with the highest seed-mean reward over the benchmark's splits, earliest grid point and
+        iteration on ties, among runs with every split and seed present."""
         if method == "sft":
-            return 0
+            return "sft", 0
         best, best_value = None, None
-        for k in range(1, self.layout.iterations + 1):
-            cells = [self.per_seed(model, method, k, c) for c in self.layout.columns([benchmark])]
-            if any(c is None for c in cells):
-                continue
-            value = sum(sum(c.values()) / len(c) for c in cells) / len(cells)
-            if best_value is None or value > best_value:
-                best, best_value = k, value
+        for run in self.layout.runs(method):
+            for k in range(1, self.layout.iterations + 1):
+                cells = [self.per_seed(model, run, k, c) for c in self.layout.columns([benchmark])]
+                if any(c is None for c in cells):
+                    continue
+                value = sum(sum(c.values()) / len(c) for c in cells) / len(cells)
+                if best_value is None or value > best_value:
+                    best, best_value = (run, k), value
         return best
 
     def cell(self, model: str, method: str, column, iteration: int | None = None) -> dict | None:
-        """seed -> reward at the given iteration (default: the best one)."""
+        """seed -> reward of a run at the given iteration (default: the best grid point and iteration)."""
         if iteration is None:
-            iteration = self.best_iteration(model, method, column[0])
-            if iteration is None:
+            best = self.best_run(model, method, column[0])
+            if best is None:
                 return None
+            method, iteration = best
         return self.per_seed(model, method, iteration, column)
+
+    def grid_notes(self) -> list[str]:
+        """The grid point each gridded method is reported at, per model and benchmark."""
+        notes = []
+        for model in self.layout.base_models:
+            for method in [m for m in self.layout.methods if m in self.layout.grid]:
+                for benchmark in self.layout.benchmarks:
+                    best = self.best_run(model, method, benchmark)
+                    if best:
+                        notes.append(f"{label(method)} on {benchmark} ({model}): {label(best[0])}, iteration {best[1]}.")
+        return notes
 
     @staticmethod
     def average(cells: list[dict | None]) -> list[float] | None:
@@ -213,7 +244,7 @@ def table2(results: Results) -> Table:
             cells = [results.cell(model, method, c) for c in columns]
             rows.append([_model_title(layout, model), label(method)]
                         + [fmt(list(c.values()) if c else None) for c in cells] + [fmt(results.average(cells))])
-    return Table("table2", "Table 2: methods x benchmarks", header, rows, [NOTE])
+    return Table("table2", "Table 2: methods x benchmarks", header, rows, [NOTE] + results.grid_notes())
 
 
 def table3(results: Results) -> Table:
@@ -226,7 +257,7 @@ def table3(results: Results) -> Table:
     for model in layout.base_models:
         rows.append([_model_title(layout, model)] + [fmt(list(cell.values()) if (cell := results.cell(model, m, c)) else None)
                                                      for c in columns for m in methods])
-    return Table("table3", "Table 3: base models x (SFT, ETO, IPR)", header, rows, [NOTE])
+    return Table("table3", "Table 3: base models x (SFT, ETO, IPR)", header, rows, [NOTE] + results.grid_notes())
 
 
 def table4(results: Results) -> Table:
@@ -242,14 +273,15 @@ def table4(results: Results) -> Table:
             rows.append([title, label(method)] + [fmt(list(c.values()) if c else None) for c in cells]
                         + [fmt(results.average(cells))])
         for method in [m for m in layout.methods if m != "sft"]:
-            best = {b: results.best_iteration(model, method, b) for b in layout.benchmarks}
-            for k in range(1, layout.iterations + 1):
-                cells = [results.cell(model, method, c, k) for c in columns]
-                texts = [fmt(list(c.values()) if c else None) + ("*" if c and best[col[0]] == k else "")
-                         for c, col in zip(cells, columns)]
-                rows.append([title, f"{label(method)} iteration {k}"] + texts + [fmt(results.average(cells))])
+            best = {b: results.best_run(model, method, b) for b in layout.benchmarks}
+            for run in layout.runs(method):
+                for k in range(1, layout.iterations + 1):
+                    cells = [results.cell(model, run, c, k) for c in columns]
+                    texts = [fmt(list(c.values()) if c else None) + ("*" if c and best[col[0]] == (run, k) else "")
+                             for c, col in zip(cells, columns)]
+                    rows.append([title, f"{label(run)} iteration {k}"] + texts + [fmt(results.average(cells))])
     return Table("table4", "Table 4: ablations and iterations", header, rows,
-                 [NOTE, "* = the iteration reported for that benchmark (best iteration)."])
+                 [NOTE, "* = the run reported for that benchmark (best iteration and grid point)."])
 
 
 # --------------------------------------------------------------------------- Figure 4: step rewards
@@ -275,7 +307,7 @@ def figure4(layout: Layout, step_rewards: dict, methods: list[str], png: str | P
     """Average step reward per test trajectory (mean over trajectories and seeds; sd over seeds, or
     over trajectories with one seed) for SFT, ETO and IPR; bars per benchmark split and model."""
     columns = layout.columns()
-    methods = [m for m in methods if m in layout.methods]
+    methods = [m for m in methods if m in layout.all_methods]
     header = ["model", "method"] + [layout.column_label(c) for c in columns]
     rows, bars = [], {}
     for model in layout.base_models:
@@ -380,7 +412,7 @@ def cost_table(layout: Layout, benchmarks_dir: str | Path) -> Table:
         entry[1] += seconds
     header = ["method", "stage", "jobs", "wall hours", "GPUs per job", "GPU-hours"]
     rows = []
-    order = {m: i for i, m in enumerate(["shared"] + list(layout.methods))}
+    order = {m: i for i, m in enumerate(["shared"] + layout.all_methods)}
     for (method, rule), (jobs, seconds) in sorted(totals.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0])):
         gpus = int(layout.gpus.get("score" if rule == "score_eval" else ("sft" if rule == "rft" else rule), 0))
         rows.append([method, rule, str(jobs), f"{seconds / 3600:.3f}", str(gpus), f"{seconds * gpus / 3600:.3f}"])
@@ -414,6 +446,6 @@ def _tail(path) -> str:
 
 def expected_summaries(layout: Layout) -> list[str]:
     runs = ["sft"] if "sft" in layout.methods else []
-    runs += [f"{m}/iter{k}" for m in layout.methods if m != "sft" for k in range(1, layout.iterations + 1)]
+    runs += [f"{m}/iter{k}" for m in layout.all_methods if m != "sft" for k in range(1, layout.iterations + 1)]
     return [f"{b}/{inst}/{run}/eval/{split}.summary.json" for b, e in layout.benchmarks.items()
             for inst in layout.models for run in runs for split in e["splits"]]

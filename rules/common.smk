@@ -3,6 +3,7 @@
 All Python of the workflow lives here; the other .smk files hold rules only.
 """
 
+import itertools
 import json
 import re
 import shlex
@@ -48,7 +49,39 @@ def _model_instances():
 
 MODEL_INSTANCES = _model_instances()
 MODELS = list(MODEL_INSTANCES)
-METHODS = list(config["methods"])
+
+
+def _expand_method_grids():
+    """Hyper-parameter grids -> method variants. A method with method_settings.<m>.grid (e.g. the
+    paper's learning rate x beta search) runs once per grid point as "<m>+<key>~<value>_<key>~<value>"
+    (Paramspace's naming), a method_settings entry of its own with the point merged into its train
+    overrides, so every rule and script treats a variant as a method. Returns method -> variants."""
+    grids = {}
+    for method in config["methods"]:
+        entry = config["method_settings"].get(method, {})
+        if "grid" not in entry:
+            continue
+        keys = list(entry["grid"])
+        grids[method] = []
+        for values in itertools.product(*(entry["grid"][k] for k in keys)):
+            point = dict(zip(keys, values))
+            variant = method + "+" + "_".join(f"{k}~{v}" for k, v in point.items())
+            settings = {k: v for k, v in entry.items() if k != "grid"}
+            settings["train"] = {**entry.get("train", {}), **point}
+            config["method_settings"][variant] = settings
+            grids[method].append(variant)
+    return grids
+
+
+GRIDS = _expand_method_grids()
+# Every method the rules run: config["methods"] with each gridded method replaced by its variants.
+METHODS = [v for m in config["methods"] for v in GRIDS.get(m, [m])]
+
+
+def method_family(method):
+    """The config method of a method or of one of its grid variants."""
+    return method.split("+", 1)[0]
+
 # Methods that iterate (everything but the SFT baseline).
 ITER_METHODS = [m for m in METHODS if m != "sft"]
 
@@ -374,7 +407,9 @@ def all_pairs(wildcards=None):
 
 
 def step_reward_methods():
-    return [m for m in config["report"]["step_rewards"]["methods"] if m in METHODS]
+    """Figure 4's methods that run (a gridded method: each of its variants)."""
+    wanted = config["report"]["step_rewards"]["methods"]
+    return [m for m in METHODS if method_family(m) in wanted]
 
 
 def step_reward_runs():
@@ -422,7 +457,8 @@ def report_layout(wildcards):
                 for b in BENCHMARKS
             },
             "models": {m: list(v) for m, v in MODEL_INSTANCES.items()},
-            "methods": METHODS,
+            "methods": list(config["methods"]),
+            "grid": GRIDS,
             "iterations": ITERATIONS,
             "gpus": config.get("gpus", {}),
         }
@@ -544,7 +580,7 @@ def settings_for(stage):
 def scorer_of(method):
     """A method's step-reward scorer: mc (Monte-Carlo rollouts of the SFT scorer) or rm (the learned
     reward model). method_settings[method].scorer, else rm for ipr_rm, else score.scorer (mc)."""
-    default = "rm" if method == "ipr_rm" else config["score"].get("scorer", "mc")
+    default = "rm" if method_family(method) == "ipr_rm" else config["score"].get("scorer", "mc")
     return config["method_settings"].get(method, {}).get("scorer", default)
 
 

@@ -151,6 +151,33 @@ def test_paper_tables_seeds_mean_and_sd(tmp_path):
     assert table2[2] == ["llama, mean ± sd over seeds 0, 1", "IPR", "60.0 ± 14.1", "60.0 ± 14.1"]
 
 
+def test_paper_tables_grid_reports_the_best_grid_point(tmp_path):
+    """A gridded method is reported at its best (grid point, iteration) per benchmark; Table 4 lists every
+    point's iterations with * on the reported one; the notes name the chosen point."""
+    low, high = "ipr+learning_rate~1e-06_beta~0.1", "ipr+learning_rate~3e-06_beta~0.1"
+    layout = dict(LAYOUT, benchmarks={b: LAYOUT["benchmarks"][b] for b in ("webshop", "intercode_sql")},
+                  methods=["sft", "ipr"], grid={"ipr": [low, high]})
+    # webshop: best = high it1 (.70); intercode: low it2 = high it2 = .40 -> tie -> the earlier point, low
+    rewards = {"sft": (0.50, 0.20), f"{low}/iter1": (0.55, 0.30), f"{low}/iter2": (0.60, 0.40),
+               f"{high}/iter1": (0.70, 0.35), f"{high}/iter2": (0.65, 0.40)}
+    summaries = results_tree(tmp_path, rewards)
+    write_paper_tables(Layout(**layout), summaries, [], tmp_path / "none", tmp_path / "tables", tmp_path / "figures")
+    table2 = rows_of(tmp_path / "tables/table2.csv")
+    assert table2[1:] == [["llama", "SFT", "50.0", "20.0", "35.0"], ["llama", "IPR", "70.0", "40.0", "55.0"]]
+    md = (tmp_path / "tables/table2.md").read_text()
+    assert "IPR on webshop (llama): IPR (learning_rate=3e-06, beta=0.1), iteration 1." in md
+    assert "IPR on intercode_sql (llama): IPR (learning_rate=1e-06, beta=0.1), iteration 2." in md
+    assert "eval summaries missing" not in md
+    table4 = rows_of(tmp_path / "tables/table4.csv")
+    assert table4[1:] == [
+        ["llama", "IPR", "70.0", "40.0", "55.0"],
+        ["llama", "IPR (learning_rate=1e-06, beta=0.1) iteration 1", "55.0", "30.0", "42.5"],
+        ["llama", "IPR (learning_rate=1e-06, beta=0.1) iteration 2", "60.0", "40.0*", "50.0"],
+        ["llama", "IPR (learning_rate=3e-06, beta=0.1) iteration 1", "70.0*", "35.0", "52.5"],
+        ["llama", "IPR (learning_rate=3e-06, beta=0.1) iteration 2", "65.0", "40.0", "52.5"],
+    ]
+
+
 def test_step_rewards_figure(tmp_path):
     layout = dict(LAYOUT, benchmarks={"webshop": LAYOUT["benchmarks"]["webshop"]}, methods=["sft", "ipr"])
     paths = []

@@ -153,6 +153,33 @@ def test_seeds_share_one_base_model(tmp_path):
     assert seeds == {3, 4, 5}
 
 
+def test_method_grid_runs_each_point_as_a_variant(tmp_path):
+    """method_settings.<m>.grid: each grid point is a method variant with the point in its train
+    settings; the report gets the variants as that method's grid."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["method_settings"]["ipr"]["grid"] = {"learning_rate": [1.0e-4, 3.0e-4], "beta": [0.1, 0.5]}
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(tmp_path / "grid.yaml"), "--replace-workflow-config")
+    assert result.returncode == 0, result.stderr + result.stdout
+    output = result.stdout + result.stderr
+    assert job_counts(output)["train"] == DEFAULT_COUNTS["train"] + 3 * 2 * 2  # ipr: 4 points instead of 1
+    points = set()
+    for argv in shell_commands(output, "train_mixed.py"):
+        settings = json.loads(arg(argv, "--settings"))
+        name = settings["method"]["name"]
+        if name.startswith("ipr+"):
+            lr, beta = settings["train"]["learning_rate"], settings["train"]["beta"]
+            assert name == f"ipr+learning_rate~{lr}_beta~{beta}" and f"/{name}/iter" in arg(argv, "--out")
+            assert "grid" not in settings["method"]
+            points.add((lr, beta))
+        else:
+            assert name == "eto"
+    assert points == {(1.0e-4, 0.1), (1.0e-4, 0.5), (3.0e-4, 0.1), (3.0e-4, 0.5)}
+    [report] = shell_commands(output, "report.py")
+    layout = json.loads(arg(report, "--layout"))
+    assert layout["methods"] == ["sft", "eto", "ipr"] and len(layout["grid"]["ipr"]) == 4
+
+
 def test_iteration_chain(dag_run):
     for argv in shell_commands(dag_run, "train_mixed.py"):
         out = arg(argv, "--out")
