@@ -65,7 +65,7 @@ def _expand_method_grids():
         grids[method] = []
         for values in itertools.product(*(entry["grid"][k] for k in keys)):
             point = dict(zip(keys, values))
-            variant = method + "+" + "_".join(f"{k}~{v}" for k, v in point.items())
+            variant = "{}+{}".format(method, "_".join(f"{k}~{v}" for k, v in point.items()))
             settings = {k: v for k, v in entry.items() if k != "grid"}
             settings["train"] = {**entry.get("train", {}), **point}
             config["method_settings"][variant] = settings
@@ -82,13 +82,20 @@ def method_family(method):
     """The config method of a method or of one of its grid variants."""
     return method.split("+", 1)[0]
 
+
 # Methods that iterate (everything but the SFT baseline).
 ITER_METHODS = [m for m in METHODS if m != "sft"]
 
 
 def method_setting(method, key):
     """A method_settings value with the schema's default for the optional keys."""
-    defaults = {"trainer": "mixed", "reference": "sft", "rft_min_reward": 1.0, "train": {}}
+    defaults = {
+        "trainer": "mixed",
+        "reference": "sft",
+        "rft_min_reward": 1.0,
+        "train": {},
+        "later_train": {},
+    }
     return config["method_settings"][method].get(key, defaults.get(key))
 
 
@@ -559,6 +566,8 @@ def settings_json(stage, wildcards):
             raise WorkflowError(f"Method {method!r} has no entry in config['method_settings'].")
         out["method"] = dict(config["method_settings"][method], name=method)
         overrides = method_setting(method, "train")
+        if int(wildcards.iter) > 1:
+            overrides = {**overrides, **method_setting(method, "later_train")}
         if overrides and stage in ("reference_logps", "train", "rft"):
             out[section[stage]] = dict(out[section[stage]], **overrides)
     return _dump(out)

@@ -260,7 +260,9 @@ def test_settings_are_single_json_objects(dag_run):
                 assert settings["method"]["name"] in arg(argv, "--out")
                 assert settings["method"]["step_pairs"] is (settings["method"]["name"] == "ipr")
             if "method" in settings and settings["method"]["name"] == "eto" and "train" in settings:
-                assert (settings["train"]["beta"], settings["train"]["learning_rate"]) == (0.5, 5.0e-5)  # override
+                # train overrides; later_train's from iteration 2 on
+                lr = 5.0e-5 if "/iter1/" in arg(argv, "--out") else 2.0e-5
+                assert (settings["train"]["beta"], settings["train"]["learning_rate"]) == (0.5, lr)
             elif "train" in settings:
                 assert (settings["train"]["beta"], settings["train"]["learning_rate"]) == (0.1, 1.0e-4)
             if "model" in settings:
