@@ -36,6 +36,18 @@ except WorkflowError as exc:
 
 # ---------------------------------------------------------------- config checks
 
+
+def _resolve_deepspeed_configs():
+    """DeepSpeed config paths are relative to the workflow directory (config/deepspeed/zero3.json),
+    not to the working directory, which --directory can put anywhere: made absolute here."""
+    for section in ("sft", "train", "reward_model"):
+        path = config.get(section, {}).get("deepspeed")
+        if path and not Path(path).expanduser().is_absolute():
+            config[section]["deepspeed"] = str(Path(workflow.basedir) / path)
+
+
+_resolve_deepspeed_configs()
+
 BENCHMARKS = list(config["benchmarks"])
 
 
@@ -477,10 +489,9 @@ def report_config(wildcards):
 
 
 PAPER_TABLES = ["table2", "table3", "table4", "figure4", "cost"]
-# The report's own code: inputs of rule report, so a change regenerates the tables (and only them).
-REPORT_CODE = [
-    str(Path(workflow.basedir) / f) for f in ("scripts/report.py", "ipr/report.py", "ipr/tables.py")
-]
+# The report's library code: inputs of rule report (as its script is), so a change regenerates the
+# tables (and only them).
+REPORT_LIBRARY = [str(Path(workflow.basedir) / "ipr" / f) for f in ("report.py", "tables.py")]
 
 
 def final_outputs():
@@ -640,8 +651,15 @@ def score_scorer(wildcards):
     return sft_policy(wildcards.benchmark, wildcards.model)
 
 
+def stage_script(name):
+    """A stage script, by absolute path, as an input of its rule: shell commands run in the working
+    directory, which --directory can put anywhere (e.g. runs/step_rewards), and like a script:
+    directive's code, an edited script reruns its rule's jobs."""
+    return str(Path(workflow.basedir) / "scripts" / name)
+
+
 def score_script(wildcards):
-    return "scripts/score_rm.py" if scorer_of(wildcards.method) == "rm" else "scripts/score.py"
+    return stage_script("score_rm.py" if scorer_of(wildcards.method) == "rm" else "score.py")
 
 
 def expert_scores_for(wildcards):

@@ -1,5 +1,6 @@
 rule prepare_data:
     input:
+        code=stage_script("prepare_data.py"),
         sources=data_sources,
     output:
         train="results/{benchmark}/data/train.jsonl",
@@ -15,13 +16,14 @@ rule prepare_data:
         out_dir=parent_dir,
         settings=settings_for("prepare_data"),
     shell:
-        "python scripts/prepare_data.py --benchmark {wildcards.benchmark}"
+        "python {input.code} --benchmark {wildcards.benchmark}"
         " --settings '{params.settings}' --out-dir {params.out_dir} > {log} 2>&1"
 
 
 # Finer test splits (ALFWorld's test_seen, test_unseen) come out of test.jsonl by record split.
 rule select_split:
     input:
+        code=stage_script("select_split.py"),
         tasks="results/{benchmark}/data/test.jsonl",
     output:
         tasks="results/{benchmark}/data/{split}.jsonl",
@@ -34,5 +36,5 @@ rule select_split:
     conda:
         "../envs/ipr.yaml"
     shell:
-        "python scripts/select_split.py --tasks {input.tasks} --split {wildcards.split}"
+        "python {input.code} --tasks {input.tasks} --split {wildcards.split}"
         " --out {output.tasks} > {log} 2>&1"

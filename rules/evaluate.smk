@@ -3,6 +3,7 @@
 
 rule evaluate:
     input:
+        code=stage_script("evaluate.py"),
         policy="results/{benchmark}/{model}/{run}/policy",
         tasks=eval_tasks,
         assets="results/{benchmark}/data/assets",
@@ -21,7 +22,7 @@ rule evaluate:
         num_shards=num_shards("evaluate"),
         settings=settings_for("evaluate"),
     shell:
-        "{params.python} scripts/evaluate.py --benchmark {wildcards.benchmark} --policy {input.policy}"
+        "{params.python} {input.code} --benchmark {wildcards.benchmark} --policy {input.policy}"
         " --tasks {input.tasks} --assets {input.assets}"
         " --shard {wildcards.shard} --num-shards {params.num_shards}"
         " --settings '{params.settings}' --out {output.eval} > {log} 2>&1"
@@ -29,6 +30,7 @@ rule evaluate:
 
 rule gather_eval:
     input:
+        code=stage_script("gather_eval.py"),
         shards=eval_shards,
     output:
         eval="results/{benchmark}/{model}/{run}/eval/{split}.jsonl",
@@ -40,13 +42,14 @@ rule gather_eval:
     conda:
         "../envs/ipr.yaml"
     shell:
-        "python scripts/gather_eval.py --out {output.eval} --summary {output.summary}"
+        "python {input.code} --out {output.eval} --summary {output.summary}"
         " {input.shards} > {log} 2>&1"
 
 
 # Figure 4: MC step rewards (the SFT scorer) along the agent's own test trajectories.
 rule score_eval:
     input:
+        code=stage_script("score_expert.py"),
         scorer="results/{benchmark}/{model}/sft/policy",
         trajectories="results/{benchmark}/{model}/{run}/eval/{split}.jsonl",
         assets="results/{benchmark}/data/assets",
@@ -65,6 +68,6 @@ rule score_eval:
         tasks=config["report"]["step_rewards"]["tasks"],
         settings=settings_for("score_eval"),
     shell:
-        "{params.python} scripts/score_expert.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.trajectories} --assets {input.assets} --max-tasks {params.tasks}"
         " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"

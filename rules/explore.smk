@@ -1,5 +1,6 @@
 rule explore:
     input:
+        code=stage_script("explore.py"),
         policy=policy_for,
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
@@ -18,7 +19,7 @@ rule explore:
         num_shards=num_shards("explore"),
         settings=settings_for("explore"),
     shell:
-        "{params.python} scripts/explore.py --benchmark {wildcards.benchmark} --policy {input.policy}"
+        "{params.python} {input.code} --benchmark {wildcards.benchmark} --policy {input.policy}"
         " --tasks {input.tasks} --assets {input.assets}"
         " --shard {wildcards.shard} --num-shards {params.num_shards}"
         " --settings '{params.settings}' --out {output.explore} > {log} 2>&1"

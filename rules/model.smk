@@ -1,5 +1,6 @@
 rule build_model:
     input:
+        code=stage_script("build_model.py"),
         corpus=corpus_files,
         template=model_chat_template,
     output:
@@ -16,12 +17,13 @@ rule build_model:
     params:
         settings=settings_for("build_model"),
     shell:
-        "python scripts/build_model.py --model {wildcards.model} --settings '{params.settings}'"
+        "python {input.code} --model {wildcards.model} --settings '{params.settings}'"
         " --corpus {input.corpus} --chat-template {input.template:q} --out {output.model} > {log} 2>&1"
 
 
 rule link_model:
     input:
+        code=stage_script("link_model.py"),
         template=model_chat_template,
     output:
         model=directory("results/models/{model}"),
@@ -37,5 +39,5 @@ rule link_model:
         source=linked_model_source,
         template=chat_template_option,
     shell:
-        "python scripts/link_model.py --model {wildcards.model} {params.source}"
+        "python {input.code} --model {wildcards.model} {params.source}"
         " {params.template} --out {output.model} > {log} 2>&1"

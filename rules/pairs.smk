@@ -1,5 +1,6 @@
 rule build_pairs:
     input:
+        code=stage_script("build_pairs.py"),
         tasks="results/{benchmark}/data/train.jsonl",
         explore=explore_shards,
         scores=score_shards,
@@ -16,6 +17,6 @@ rule build_pairs:
         scores=pair_score_options,
         settings=settings_for("build_pairs"),
     shell:
-        "python scripts/build_pairs.py --benchmark {wildcards.benchmark} --tasks {input.tasks}"
+        "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --explore {input.explore} {params.scores}"
         " --settings '{params.settings}' --out {output.pairs} > {log} 2>&1"

@@ -6,10 +6,11 @@ localrules:
 # The report code is an input, so editing it regenerates the tables and nothing else.
 rule report:
     input:
+        code=stage_script("report.py"),
         evals=report_evals,
         pairs=report_pairs,
         step_rewards=report_step_rewards,
-        code=REPORT_CODE,
+        library=REPORT_LIBRARY,
     output:
         md=report("results/tables/main.md", category="Tables", labels={"table": "main"}),
         csv="results/tables/main.csv",
@@ -53,7 +54,7 @@ rule report:
         config=report_config,
         methods=step_reward_methods(),
     shell:
-        "python scripts/report.py --layout '{params.layout}' --evals {input.evals} --pairs {input.pairs}"
+        "python {input.code} --layout '{params.layout}' --evals {input.evals} --pairs {input.pairs}"
         " --step-rewards {input.step_rewards} --step-reward-methods {params.methods}"
         " --benchmarks-dir benchmarks --config-json '{params.config}'"
         " --out-dir {params.tables} --figures {params.figures} > {log} 2>&1"

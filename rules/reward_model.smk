@@ -4,6 +4,7 @@
 
 rule step_reward_data:
     input:
+        code=stage_script("step_reward_data.py"),
         tasks="results/{benchmark}/data/train.jsonl",
         scores=step_reward_score_files,
     output:
@@ -17,12 +18,13 @@ rule step_reward_data:
     params:
         settings=step_reward_settings("step_reward_data"),
     shell:
-        "python scripts/step_reward_data.py --benchmark {wildcards.benchmark} --tasks {input.tasks}"
+        "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --scores {input.scores} --settings '{params.settings}' --out {output.data} > {log} 2>&1"
 
 
 rule train_reward_model:
     input:
+        code=stage_script("train_reward_model.py"),
         base="results/{benchmark}/{model}/sft/policy",
         data="results/{benchmark}/step_rewards.jsonl",
     output:
@@ -40,13 +42,14 @@ rule train_reward_model:
         settings=step_reward_settings("train_reward_model"),
         processes=config.get("reward_model", {}).get("processes", 0),
     shell:
-        "python -m ipr.launch --nproc-per-node {params.processes} scripts/train_reward_model.py"
+        "python -m ipr.launch --nproc-per-node {params.processes} {input.code}"
         " --benchmark {wildcards.benchmark} --base {input.base} --data {input.data}"
         " --settings '{params.settings}' --out {output.model} > {log} 2>&1"
 
 
 rule score_expert_rm:
     input:
+        code=stage_script("score_rm.py"),
         scorer="results/{benchmark}/{model}/reward_model/model",
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
@@ -63,13 +66,14 @@ rule score_expert_rm:
     params:
         settings=step_reward_settings("score_expert_rm"),
     shell:
-        "python scripts/score_rm.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        "python {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets}"
         " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"
 
 
 rule scorer_cost:
     input:
+        code=stage_script("scorer_cost.py"),
         scorer="results/{benchmark}/{model}/sft/policy",
         reward_model="results/{benchmark}/{model}/reward_model/model",
         tasks="results/{benchmark}/data/train.jsonl",
@@ -88,7 +92,7 @@ rule scorer_cost:
         settings=step_reward_settings("scorer_cost"),
         tasks_limit=config.get("reward_model", {}).get("cost_tasks", 8),
     shell:
-        "python scripts/scorer_cost.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        "python {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --reward-model {input.reward_model} --tasks {input.tasks} --assets {input.assets}"
         " --tasks-limit {params.tasks_limit} --settings '{params.settings}' --out {output.cost}"
         " > {log} 2>&1"
@@ -96,6 +100,7 @@ rule scorer_cost:
 
 rule step_accuracy:
     input:
+        code=stage_script("step_accuracy.py"),
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
         scores=step_accuracy_inputs,
@@ -113,7 +118,7 @@ rule step_accuracy:
         settings=step_reward_settings("step_accuracy"),
         scorers=step_accuracy_scorers,
     shell:
-        "python scripts/step_accuracy.py --benchmark {wildcards.benchmark} --tasks {input.tasks}"
+        "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --assets {input.assets} {params.scorers} --settings '{params.settings}'"
         " --out-md {output.md} --out-csv {output.csv} --figure {output.figure} > {log} 2>&1"
 
@@ -124,6 +129,7 @@ localrules:
 
 rule step_reward_table:
     input:
+        code=stage_script("step_reward_table.py"),
         evals=step_reward_evals(),
         reward_models=all_reward_models(),
         costs=all_scorer_costs(),
@@ -137,5 +143,5 @@ rule step_reward_table:
     conda:
         "../envs/ipr.yaml"
     shell:
-        "python scripts/step_reward_table.py --evals {input.evals} --rm-models {input.reward_models}"
+        "python {input.code} --evals {input.evals} --rm-models {input.reward_models}"
         " --costs {input.costs} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"

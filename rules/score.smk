@@ -1,5 +1,6 @@
 rule score_expert:
     input:
+        code=stage_script("score_expert.py"),
         scorer="results/{benchmark}/{model}/sft/policy",
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
@@ -18,7 +19,7 @@ rule score_expert:
         num_shards=num_shards("score"),
         settings=settings_for("score_expert"),
     shell:
-        "{params.python} scripts/score_expert.py --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets}"
         " --shard {wildcards.shard} --num-shards {params.num_shards}"
         " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"
@@ -26,6 +27,7 @@ rule score_expert:
 
 rule gather_expert_scores:
     input:
+        code=stage_script("gather_jsonl.py"),
         shards=score_expert_shards,
     output:
         scores="results/{benchmark}/{model}/expert_scores.jsonl",
@@ -36,13 +38,13 @@ rule gather_expert_scores:
     conda:
         "../envs/ipr.yaml"
     shell:
-        "python scripts/gather_jsonl.py --kind score --out {output.scores} {input.shards}"
-        " > {log} 2>&1"
+        "python {input.code} --kind score --out {output.scores} {input.shards}" " > {log} 2>&1"
 
 
 # The method's scorer (scorer_of): MC rollouts of the SFT policy, or the learned reward model.
 rule score:
     input:
+        code=score_script,
         scorer=score_scorer,
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
@@ -60,8 +62,7 @@ rule score:
     params:
         python=config["score"]["python"],
         settings=settings_for("score"),
-        script=score_script,
     shell:
-        "{params.python} {params.script} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
+        "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"
         " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"

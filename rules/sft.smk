@@ -1,5 +1,6 @@
 rule sft:
     input:
+        code=stage_script("sft.py"),
         model=base_model_dir,
         train="results/{benchmark}/data/train.jsonl",
     output:
@@ -17,5 +18,5 @@ rule sft:
         settings=settings_for("sft"),
         processes=processes_for("sft"),
     shell:
-        "python -m ipr.launch --nproc-per-node {params.processes} scripts/sft.py --benchmark {wildcards.benchmark} --model-dir {input.model}"
+        "python -m ipr.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark} --model-dir {input.model}"
         " --train {input.train} --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

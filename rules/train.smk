@@ -1,6 +1,7 @@
 # The reference is the SFT policy (IPR) or the policy the iteration starts from (ETO): reference_for.
 rule reference_logps:
     input:
+        code=stage_script("reference_logps.py"),
         reference=reference_for,
         pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
     output:
@@ -17,7 +18,7 @@ rule reference_logps:
     params:
         settings=settings_for("reference_logps"),
     shell:
-        "python scripts/reference_logps.py --benchmark {wildcards.benchmark}"
+        "python {input.code} --benchmark {wildcards.benchmark}"
         " --reference {input.reference} --pairs {input.pairs}"
         " --settings '{params.settings}' --out {output.pairs} > {log} 2>&1"
 
@@ -25,6 +26,7 @@ rule reference_logps:
 # The reference model is not an input: its log-probs come with the pairs.
 rule train:
     input:
+        code=stage_script("train_mixed.py"),
         policy=policy_for,
         pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.reference.jsonl",
     output:
@@ -44,7 +46,7 @@ rule train:
         settings=settings_for("train"),
         processes=processes_for("train"),
     shell:
-        "python -m ipr.launch --nproc-per-node {params.processes} scripts/train_mixed.py"
+        "python -m ipr.launch --nproc-per-node {params.processes} {input.code}"
         " --benchmark {wildcards.benchmark} --policy {input.policy} --pairs {input.pairs}"
         " --settings '{params.settings}' --out {output.policy} > {log} 2>&1"
 
@@ -53,6 +55,7 @@ rule train:
 # trajectories plus the policy's successful explored ones, from the base model; no pairs.
 rule rft:
     input:
+        code=stage_script("sft.py"),
         model=base_model_dir,
         train="results/{benchmark}/data/train.jsonl",
         explore=explore_shards,
@@ -73,6 +76,6 @@ rule rft:
         settings=settings_for("rft"),
         processes=processes_for("sft"),
     shell:
-        "python -m ipr.launch --nproc-per-node {params.processes} scripts/sft.py --benchmark {wildcards.benchmark}"
+        "python -m ipr.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark}"
         " --model-dir {input.model} --train {input.train} --explored {input.explore}"
         " --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

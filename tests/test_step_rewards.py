@@ -263,7 +263,7 @@ def test_dag_of_the_step_reward_configuration(tmp_path):
     assert "scripts/score_rm.py" in out and "scripts/score.py" in out
     assert "expert_scores.rm.jsonl" in out
     # without an rm method and a step_accuracy section nothing of the study is planned
-    plain = _dry_run(tmp_path / "plain", text.replace("methods: [sft, ipr, ipr_rm]", "methods: [sft, ipr]")
+    plain = _dry_run(tmp_path / "plain", text.replace("methods: [sft, eto, ipr, ipr_rm]", "methods: [sft, ipr]")
                      .replace("step_accuracy: {num_samples: [1, 3, 5, 10], draws: 20}", ""))
     assert plain.returncode == 0, plain.stderr[-2000:]
     planned = plain.stdout + plain.stderr
