@@ -30,8 +30,8 @@ def conversations(benchmarks):
 
 
 def corpus(benchmarks):
-    for env_name in ENVS:  # the system header is in every prompt
-        yield header(env_name)
+    # The system header is in every prompt: each distinct one once (families may share one).
+    yield from dict.fromkeys(header(env_name) for env_name in ENVS)
     for conversation in conversations(benchmarks):
         for message in conversation[1:]:
             yield message["content"]

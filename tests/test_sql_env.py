@@ -222,7 +222,7 @@ def test_generation_is_deterministic(bench, tmp_path):
 
 
 def test_registry(bench):
-    assert ENVS == ("sql_embedded", "intercode_sql", "webshop", "alfworld")
+    assert ENVS == ("sql_embedded", "intercode_sql", "webshop", "alfworld", "alfworld_real")
     assert isinstance(make_env("sql_embedded", bench[0], 10), SqlEnv)
     text = header("sql_embedded")
     assert "Example:" in text and "Action: submit" in text and len(text.split()) < 160

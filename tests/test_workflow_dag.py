@@ -361,3 +361,18 @@ def test_intercode_bad_backend_is_one_error(tmp_path):
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Invalid config:")]
     assert result.returncode != 0 and len(errors) == 1
     assert "config['benchmarks']['intercode_sql']['generate']['backend']" in errors[0]
+
+
+ALFWORLD_REAL_CONFIG = REPO / "config" / "alfworld_real.yaml"
+
+
+def test_alfworld_real_config_dry_run(tmp_path):
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(ALFWORLD_REAL_CONFIG))
+    assert result.returncode == 0, result.stderr + result.stdout
+    output = result.stdout + result.stderr
+    counts = job_counts(output)
+    assert counts["prepare_data"] == 1 and counts["select_split"] == 2 and counts["gather_eval"] == 6
+    (prepare,) = shell_commands(output, "prepare_data.py")
+    generate = json.loads(arg(prepare, "--settings"))["benchmark"]["generate"]
+    assert generate == {"data_dir": "$ALFWORLD_DATA", "engine_python": ".venv-alfworld/bin/python", "train_games": None,
+                        "test_seen_games": 140, "test_unseen_games": 134, "max_expert_steps": 20}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ipr.envs.base import Env, StepResult
 
-ENVS = ("sql_embedded", "intercode_sql", "webshop", "alfworld")
+ENVS = ("sql_embedded", "intercode_sql", "webshop", "alfworld", "alfworld_real")
 
 # Kept short: it is in every prompt, and a tiny model pays for every token of it.
 _SQL_HEADER = """You are a SQL agent. Each turn, write "Thought: <reason>", then "Action: " and either a ```sql block with one query, or submit when the last result answers the question. SHOW TABLES and DESC <table> show the schema.
@@ -59,6 +59,10 @@ def make_env(env_name: str, assets_dir: str | Path, max_turns: int) -> Env:
         from ipr.envs.alfworld.env import AlfworldEnv
 
         return AlfworldEnv(max_turns)
+    if env_name == "alfworld_real":
+        from ipr.envs.alfworld.remote import make_remote_env
+
+        return make_remote_env(assets_dir, max_turns)
     if env_name == "intercode_sql":
         from ipr.envs.sql.intercode import make_intercode_env
 
@@ -73,10 +77,11 @@ def header(env_name: str) -> str:
 
     Both SQL families share one: the example's query and observation are the same on SQLite and on
     MySQL (an integer COUNT), so it holds for every backend. ALFWorld's example is the expert's run
-    on a fixed tiny game, so its observations are the simulator's own.
+    on a fixed tiny game, so its observations are the simulator's own; the real games share it, as
+    the simulator answers those actions as the real engine does (tests/test_alfworld_engine.py).
     """
     _check(env_name)
-    if env_name == "alfworld":
+    if env_name in ("alfworld", "alfworld_real"):
         from ipr.envs.alfworld.env import AlfworldEnv
         from ipr.envs.alfworld.expert import example_text
 
@@ -98,6 +103,10 @@ def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[
         from ipr.envs.alfworld.generate import generate_benchmark as generate_alfworld
 
         return generate_alfworld(Path(out_dir), seed, **settings)
+    if env_name == "alfworld_real":  # the first N games in path order: no seed
+        from ipr.envs.alfworld.real_data import import_benchmark
+
+        return import_benchmark(Path(out_dir), **settings)
     if env_name == "intercode_sql":
         from ipr.envs.sql.intercode import generate_intercode
 

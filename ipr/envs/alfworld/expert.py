@@ -9,6 +9,8 @@ so the stored observations are the real ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ipr.envs.alfworld.world import (
     CAN_CONTAIN, COOLER, HEATER, LAMP, OPENABLE, SINKS, Household, HouseholdState, entity_type,
 )
@@ -103,8 +105,12 @@ def expert_actions(game: dict) -> list[tuple[str, str]]:
     return planner.plan
 
 
-def run_expert(env: Env, task: dict, plan: list[tuple[str, str]] | None = None) -> dict:
-    """Play the expert in ``env``; return ``{"messages", "reward", "success", "steps"}``."""
+def run_expert(env: Env, task: dict, plan: Iterable[tuple[str, str]] | None = None) -> dict:
+    """Play the expert in ``env``; return ``{"messages", "reward", "success", "steps"}``.
+
+    ``plan`` (default: :func:`expert_actions` of ``task["game"]``) is read one step at a time, after
+    the previous step was played, so it may be computed from the env's state as it goes.
+    """
     messages = [{"role": "user", "content": env.reset(task)}]
     result = None
     for thought, action in plan if plan is not None else expert_actions(task["game"]):
@@ -114,6 +120,8 @@ def run_expert(env: Env, task: dict, plan: list[tuple[str, str]] | None = None) 
         result = env.step(action)
         if result.done:
             break
+    if result is None:  # an empty plan
+        return {"messages": messages, "reward": 0.0, "success": False, "steps": 0}
     steps = sum(m["role"] == "assistant" for m in messages)
     return {"messages": messages, "reward": float(result.reward), "success": bool(result.success), "steps": steps}
 

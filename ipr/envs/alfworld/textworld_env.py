@@ -8,7 +8,9 @@ IPR-style ``reset_states``); entities are named by alfworld's ``Demangler`` as i
 Observations are processed as IPR's harness does, reward is ``won``.
 
 A task names its game file: ``task["game_file"]``, absolute or relative to ``$ALFWORLD_DATA``
-(e.g. ``json_2.1.1/valid_seen/<trial>/game.tw-pddl``).
+(e.g. ``json_2.1.1/valid_seen/<trial>/game.tw-pddl``). An env keeps its engine between episodes:
+each engine loads a private copy of the planner's shared library, and loading a game costs far more
+than resetting it, so a reset (or restore) on the game already loaded only resets its state.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ EPISODE_OVER = "The episode is over."
 _ARRIVAL = re.compile(r"^You arrive at loc \d+\. ")
 
 
-def game_path(task: dict) -> Path:
+def game_path(task: dict, data_dir: str | Path | None = None) -> Path:
+    """The task's game file; a relative one is under ``data_dir`` (default ``$ALFWORLD_DATA``)."""
     path = Path(os.path.expandvars(task["game_file"]))
     if not path.is_absolute():
-        path = Path(os.environ.get("ALFWORLD_DATA", ".")) / path
+        path = Path(data_dir if data_dir is not None else os.environ.get("ALFWORLD_DATA", ".")) / path
     return path
 
 
@@ -54,26 +57,31 @@ class TextWorldAlfredEnv:
 
     def __init__(self, max_turns: int):
         self.max_turns = int(max_turns)
+        self.game: Path | None = None  # the game file loaded in the engine
         self._task: dict | None = None
         self._commands: tuple[str, ...] = ()
         self._engine = None
         self._state = None
 
-    def _load(self, task: dict):
+    def _load(self, path: Path) -> None:
         import textworld
         from alfworld.agents.utils.misc import Demangler
         from textworld.envs.pddl import PddlEnv
 
-        engine = PddlEnv(textworld.EnvInfos(won=True, admissible_commands=True, feedback=True))
-        engine.load(str(game_path(task)))
-        demangler = Demangler(game_infos=engine._entity_infos)
-        for info in engine._entity_infos.values():  # what alfworld's AlfredDemangler wrapper does on load
+        if self._engine is None:
+            self._engine = PddlEnv(textworld.EnvInfos(won=True, admissible_commands=True, feedback=True))
+        self.game = None  # until the load succeeds: a failed one may leave the engine half loaded
+        self._engine.load(str(path))
+        demangler = Demangler(game_infos=self._engine._entity_infos)
+        for info in self._engine._entity_infos.values():  # what alfworld's AlfredDemangler wrapper does on load
             info.name = demangler.demangle_alfred_name(info.id)
-        return engine
+        self.game = path
 
     def reset(self, task: dict) -> str:
+        path = game_path(task)
+        if path != self.game:
+            self._load(path)
         self._task, self._commands = task, ()
-        self._engine = self._load(task)
         self._state = self._engine.reset()
         return process_intro(self._state.feedback)
 
@@ -92,6 +100,14 @@ class TextWorldAlfredEnv:
 
     def admissible_commands(self) -> list[str]:
         return list(self._state["admissible_commands"])
+
+    def plan(self) -> list[str]:
+        """The planner's commands from the current state to the goal (empty if it finds none).
+
+        What ``EnvInfos(policy_commands=True)`` reports, asked for on demand: that info would run
+        the planner after every step (``PddlEnv._gather_infos`` calls the same ``replan``).
+        """
+        return list(self._engine._pddl_state.replan(self._engine._entity_infos))
 
     def snapshot(self) -> TextWorldSnapshot:
         return TextWorldSnapshot(self._task, self._commands)
