@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ipr.agent.prompts import with_header
 from ipr.cli import parser, run, setup
-from ipr.envs import ENVS, copy_drills, header
+from ipr.envs import copy_drills, header
 from ipr.records import read_jsonl
 from ipr.training.sft import train_sft
 from ipr.training.templates import load_template
@@ -29,9 +29,15 @@ def conversations(benchmarks):
     return [with_header(env_name, r["messages"]) for env_name, records in benchmarks for r in records]
 
 
+# The families whose system headers train the tokenizer (the header is in every prompt). Fixed rather
+# than ENVS: alfworld_real shares alfworld's header, and a header listed twice would change every
+# tokenizer built since (and the models and results that come from them).
+TOKENIZER_HEADERS = ("sql_embedded", "intercode_sql", "webshop", "alfworld")
+
+
 def corpus(benchmarks):
-    # The system header is in every prompt: each distinct one once (families may share one).
-    yield from dict.fromkeys(header(env_name) for env_name in ENVS)
+    for env_name in TOKENIZER_HEADERS:
+        yield header(env_name)
     for conversation in conversations(benchmarks):
         for message in conversation[1:]:
             yield message["content"]
