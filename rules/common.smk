@@ -529,11 +529,29 @@ def _dump(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).replace("'", "\\u0027")
 
 
+# The benchmark keys each stage reads. A job's settings (and so its params, a rerun trigger) hold only
+# those: a new tau_step reruns pair construction onward, not data generation, SFT or exploration.
+_ROLLOUT_KEYS = ("env", "max_turns", "max_new_tokens", "stop")
+BENCHMARK_KEYS = {
+    "prepare_data": ("env", "generate"),
+    "sft": ("env",),
+    "rft": ("env",),
+    "reference_logps": ("env",),
+    "train": ("env",),
+    "explore": _ROLLOUT_KEYS + ("explore_tasks",),
+    "score_expert": _ROLLOUT_KEYS + ("explore_tasks",),
+    "score": _ROLLOUT_KEYS + ("explore_tasks",),
+    "score_eval": _ROLLOUT_KEYS,  # its tasks: report.step_rewards.tasks (--max-tasks)
+    "evaluate": _ROLLOUT_KEYS,
+    "build_pairs": ("tau_step", "tau_outcome"),
+}
+
+
 def settings_json(stage, wildcards):
     """The --settings JSON object of a stage.
 
     Keys: "seed"; the stage's config section under its own name (sft, explore, score, train,
-    evaluate); "benchmark" (the config["benchmarks"] entry plus "name") for benchmark-dependent
+    evaluate); "benchmark" (the config["benchmarks"] entry's BENCHMARK_KEYS[stage] plus "name") for benchmark-dependent
     stages; "method" (the config["method_settings"] entry plus "name") for explore, build_pairs,
     reference_logps, train and rft, whose train overrides replace keys of the train (rft: sft) section;
     "model" (the config["models"] entry plus "name") and "envs" (benchmark -> env) for build_model.
@@ -567,7 +585,9 @@ def settings_json(stage, wildcards):
         out["envs"] = {b: config["benchmarks"][b]["env"] for b in BENCHMARKS}
     else:
         b = wildcards.benchmark
-        out["benchmark"] = dict(config["benchmarks"][b], name=b)
+        entry = config["benchmarks"][b]
+        keys = BENCHMARK_KEYS[stage]
+        out["benchmark"] = dict({k: entry[k] for k in keys if k in entry}, name=b)
     if stage == "score" and scorer_of(wildcards.method) == "rm":
         out["score"] = dict(config["score"], scorer="rm")
         out["reward_model"] = config["reward_model"]

@@ -180,6 +180,27 @@ def test_method_grid_runs_each_point_as_a_variant(tmp_path):
     assert layout["methods"] == ["sft", "eto", "ipr"] and len(layout["grid"]["ipr"]) == 4
 
 
+def test_a_new_tau_changes_only_the_pair_settings(tmp_path):
+    """Each stage's settings hold only the benchmark keys it reads, so a new tau_step (a params
+    change, which reruns a job) leaves data, SFT, exploration and scoring as they are."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    settings = []
+    for tau in (0.1, 0.3):
+        config["benchmarks"]["sql_embedded"]["tau_step"] = tau
+        path = tmp_path / f"tau{tau}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        result = snakemake(tmp_path / f"run{tau}", "-n", "-p", "--configfile", str(path), "--replace-workflow-config")
+        assert result.returncode == 0, result.stderr + result.stdout
+        output = result.stdout + result.stderr
+        settings.append({script: sorted(arg(argv, "--settings") for argv in shell_commands(output, script))
+                         for script in ("prepare_data.py", "sft.py", "explore.py", "score.py", "evaluate.py",
+                                        "build_pairs.py")})
+    before, after = settings
+    for script in ("prepare_data.py", "sft.py", "explore.py", "score.py", "evaluate.py"):
+        assert before[script] and before[script] == after[script], script
+    assert before["build_pairs.py"] != after["build_pairs.py"]
+
+
 def test_iteration_chain(dag_run):
     for argv in shell_commands(dag_run, "train_mixed.py"):
         out = arg(argv, "--out")
