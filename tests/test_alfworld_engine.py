@@ -48,6 +48,7 @@ game = {"task_type": "pick_cool_then_place_in_recep", "object": "apple", "target
 path = write_game_file(game, Path(sys.argv[1]) / "game.tw-pddl")
 env = TextWorldAlfredEnv(20)
 env.reset({"game_file": str(path)})
+print(repr(env.step("look")))
 for action in ("fly away", "go to fridge 1", "cool apple 1 with fridge 1", "go to countertop 1",
                "take apple 1 from countertop 1", "go to fridge 1", "cool apple 1 with fridge 1",
                "go to sidetable 1", "put apple 1 in/on sidetable 1"):
@@ -57,6 +58,8 @@ for action in ("fly away", "go to fridge 1", "cool apple 1 with fridge 1", "go t
                           text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
+    # `look` in the middle of the room, as the simulator answers it (tests/test_alfworld.py)
+    assert "You are in the middle of a room. Looking quickly around you, you see nothing." in lines.pop(0)
     assert "Nothing happens." in lines[0] and "Nothing happens." in lines[2]
     assert "You cool the apple 1 using the fridge 1." in lines[6]
     assert "success=True" in lines[-1] and not any("success=True" in line for line in lines[:-1])

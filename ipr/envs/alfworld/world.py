@@ -158,12 +158,15 @@ class Household:
 
     def intro(self) -> str:
         """The first observation: the room and the task (IPR drops TextWorld's welcome banner)."""
-        return f"{self.look(HouseholdState())}\nYour task is to: {self.game['goal_text']}"
+        return ("You are in the middle of a room. Looking quickly around you, you see "
+                f"{describe_list(list(self.receptacles))}.\nYour task is to: {self.game['goal_text']}")
 
-    def look(self, state: HouseholdState) -> str:
+    @staticmethod
+    def look(state: HouseholdState) -> str:
+        """The ``look`` command. In the middle of the room the real engine's grammar lists nothing
+        (its receptacle list binds no location then), unlike the intro, which lists them all."""
         if state.location is None:
-            return ("You are in the middle of a room. Looking quickly around you, you see "
-                    f"{describe_list(list(self.receptacles))}.")
+            return "You are in the middle of a room. Looking quickly around you, you see nothing."
         return f"You are facing the {state.location}. Next to it, you see nothing."
 
     def examine_receptacle(self, state: HouseholdState, receptacle: str) -> str:
