@@ -38,14 +38,7 @@ STEP_REWARD_PATH = re.compile(
 
 
 def label(method: str) -> str:
-    """A method's name in tables; a grid variant "ipr+learning_rate~3e-06_beta~0.1" reads
-    "IPR (learning_rate=3e-06, beta=0.1)"."""
-    family, _, point = method.partition("+")
-    name = LABELS.get(family, family)
-    if not point:
-        return name
-    # key~value pairs joined by "_"; keys may contain "_", values (numbers) do not.
-    return f"{name} (" + ", ".join(f"{k}={v}" for k, v in re.findall(r"_?(\w+?)~([^_]+)", point)) + ")"
+    return LABELS.get(method, method)
 
 
 # --------------------------------------------------------------------------- layout and results
@@ -58,7 +51,7 @@ class Layout:
     methods: list  # config methods (table rows)
     iterations: int
     gpus: dict = field(default_factory=dict)
-    grid: dict = field(default_factory=dict)  # method -> its grid variants (methods that ran)
+    grid: dict = field(default_factory=dict)  # method -> {grid variant (a method that ran): its point}
 
     @classmethod
     def from_json(cls, text_or_path: str) -> "Layout":
@@ -71,7 +64,14 @@ class Layout:
 
     def runs(self, method: str) -> list[str]:
         """The methods that ran for a config method: its grid variants, or itself."""
-        return self.grid.get(method, [method])
+        return list(self.grid.get(method) or [method])
+
+    def label(self, run: str) -> str:
+        """A method's or grid variant's name in tables: "IPR (learning_rate=3e-06, beta=0.1)"."""
+        for method, points in self.grid.items():
+            if run in points:
+                return f"{label(method)} (" + ", ".join(f"{k}={v}" for k, v in points[run].items()) + ")"
+        return label(run)
 
     @property
     def all_methods(self) -> list[str]:
@@ -163,7 +163,7 @@ class Results:
                 for benchmark in self.layout.benchmarks:
                     best = self.best_run(model, method, benchmark)
                     if best:
-                        notes.append(f"{label(method)} on {benchmark} ({model}): {label(best[0])}, iteration {best[1]}.")
+                        notes.append(f"{label(method)} on {benchmark} ({model}): {self.layout.label(best[0])}, iteration {best[1]}.")
         return notes
 
     @staticmethod
@@ -279,7 +279,7 @@ def table4(results: Results) -> Table:
                     cells = [results.cell(model, run, c, k) for c in columns]
                     texts = [fmt(list(c.values()) if c else None) + ("*" if c and best[col[0]] == (run, k) else "")
                              for c, col in zip(cells, columns)]
-                    rows.append([title, f"{label(run)} iteration {k}"] + texts + [fmt(results.average(cells))])
+                    rows.append([title, f"{layout.label(run)} iteration {k}"] + texts + [fmt(results.average(cells))])
     return Table("table4", "Table 4: ablations and iterations", header, rows,
                  [NOTE, "* = the run reported for that benchmark (best iteration and grid point)."])
 
@@ -313,7 +313,7 @@ def figure4(layout: Layout, step_rewards: dict, methods: list[str], png: str | P
     for model in layout.base_models:
         for method in methods:
             k = 0 if method == "sft" else layout.iterations
-            row = [_model_title(layout, model), f"{label(method)}" + ("" if k == 0 else f" iteration {k}")]
+            row = [_model_title(layout, model), layout.label(method) + ("" if k == 0 else f" iteration {k}")]
             for column in columns:
                 per_seed = [step_rewards.get((column[0], inst, method, k, column[1]))
                             for inst in layout.instances(model).values()]
@@ -348,7 +348,7 @@ def _bar_figure(layout, bars, methods, columns, png) -> None:
         for i, method in enumerate(methods):
             xs = [j + i * width for j in range(len(columns))]
             values = [bars.get((model, method, c), (math.nan, 0.0)) for c in columns]
-            ax.bar(xs, [v[0] for v in values], width, yerr=[v[1] for v in values], capsize=3, label=label(method))
+            ax.bar(xs, [v[0] for v in values], width, yerr=[v[1] for v in values], capsize=3, label=layout.label(method))
         ax.set_xticks([j + width * (len(methods) - 1) / 2 for j in range(len(columns))])
         ax.set_xticklabels([layout.column_label(c) for c in columns], fontsize=8)
         ax.set_ylabel("avg step reward per trajectory")

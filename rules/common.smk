@@ -67,21 +67,22 @@ def _expand_method_grids():
     """Hyper-parameter grids -> method variants. A method with method_settings.<m>.grid (e.g. the
     paper's learning rate x beta search) runs once per grid point as "<m>+<key>~<value>_<key>~<value>"
     (Paramspace's naming), a method_settings entry of its own with the point merged into its train
-    overrides, so every rule and script treats a variant as a method. Returns method -> variants."""
+    overrides, so every rule and script treats a variant as a method. Returns, per gridded method,
+    each variant's grid point (the report labels variants by their points)."""
     grids = {}
     for method in config["methods"]:
         entry = config["method_settings"].get(method, {})
         if "grid" not in entry:
             continue
         keys = list(entry["grid"])
-        grids[method] = []
+        grids[method] = {}
         for values in itertools.product(*(entry["grid"][k] for k in keys)):
             point = dict(zip(keys, values))
             variant = "{}+{}".format(method, "_".join(f"{k}~{v}" for k, v in point.items()))
             settings = {k: v for k, v in entry.items() if k != "grid"}
             settings["train"] = {**entry.get("train", {}), **point}
             config["method_settings"][variant] = settings
-            grids[method].append(variant)
+            grids[method][variant] = point
     return grids
 
 

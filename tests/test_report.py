@@ -156,7 +156,8 @@ def test_paper_tables_grid_reports_the_best_grid_point(tmp_path):
     point's iterations with * on the reported one; the notes name the chosen point."""
     low, high = "ipr+learning_rate~1e-06_beta~0.1", "ipr+learning_rate~3e-06_beta~0.1"
     layout = dict(LAYOUT, benchmarks={b: LAYOUT["benchmarks"][b] for b in ("webshop", "intercode_sql")},
-                  methods=["sft", "ipr"], grid={"ipr": [low, high]})
+                  methods=["sft", "ipr"], grid={"ipr": {low: {"learning_rate": 1e-06, "beta": 0.1},
+                                                        high: {"learning_rate": 3e-06, "beta": 0.1}}})
     # webshop: best = high it1 (.70); intercode: low it2 = high it2 = .40 -> tie -> the earlier point, low
     rewards = {"sft": (0.50, 0.20), f"{low}/iter1": (0.55, 0.30), f"{low}/iter2": (0.60, 0.40),
                f"{high}/iter1": (0.70, 0.35), f"{high}/iter2": (0.65, 0.40)}
