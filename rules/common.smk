@@ -553,8 +553,9 @@ def settings_json(stage, wildcards):
 
     Keys: "seed"; the stage's config section under its own name (sft, explore, score, train,
     evaluate); "benchmark" (the config["benchmarks"] entry's BENCHMARK_KEYS[stage] plus "name") for benchmark-dependent
-    stages; "method" (the config["method_settings"] entry plus "name") for explore, build_pairs,
-    reference_logps, train and rft, whose train overrides replace keys of the train (rft: sft) section;
+    stages; "method": for explore only the method keys it reads (explore_method_settings), for
+    build_pairs, reference_logps, train and rft the config["method_settings"] entry plus "name", whose
+    train overrides replace keys of the train (rft: sft) section;
     "model" (the config["models"] entry plus "name") and "envs" (benchmark -> env) for build_model.
     The seed is the model instance's (config["seed"], or its entry of config["seeds"]); build_model,
     whose output every seed shares, always takes config["seed"].
@@ -596,6 +597,9 @@ def settings_json(stage, wildcards):
         method = wildcards.method
         if method not in config["method_settings"]:
             raise WorkflowError(f"Method {method!r} has no entry in config['method_settings'].")
+    if stage == "explore":
+        out["method"] = explore_method_settings(method)
+    elif stage in ("build_pairs", "reference_logps", "train", "rft"):
         out["method"] = dict(config["method_settings"][method], name=method)
         overrides = method_setting(method, "train")
         if int(wildcards.iter) > 1:
@@ -603,6 +607,13 @@ def settings_json(stage, wildcards):
         if overrides and stage in ("reference_logps", "train", "rft"):
             out[section[stage]] = dict(out[section[stage]], **overrides)
     return _dump(out)
+
+
+def explore_method_settings(method):
+    """The method keys exploration reads (scripts/explore.py): step_pairs, whether the policy
+    explores from every expert prefix or from the task start only. The explore settings hold these
+    and no method name, so methods that explore alike get equal settings (see explore_dir)."""
+    return {"step_pairs": config["method_settings"][method]["step_pairs"]}
 
 
 def settings_for(stage):
