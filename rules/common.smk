@@ -679,8 +679,14 @@ def scorer_of(method):
     return config["method_settings"].get(method, {}).get("scorer", default)
 
 
-MC_METHODS = [m for m in ITER_METHODS if scorer_of(m) == "mc"]
-RM_METHODS = [m for m in ITER_METHODS if scorer_of(m) == "rm"]
+# The methods whose agent actions get step rewards (they build step pairs), by scorer. A method without
+# step pairs (eto, rft) explores from the task start only and has no agent action to score.
+MC_METHODS = [
+    m for m in ITER_METHODS if config["method_settings"][m]["step_pairs"] and scorer_of(m) == "mc"
+]
+RM_METHODS = [
+    m for m in ITER_METHODS if config["method_settings"][m]["step_pairs"] and scorer_of(m) == "rm"
+]
 
 
 def _check_reward_model():
