@@ -418,7 +418,9 @@ def cost_table(layout: Layout, benchmarks_dir: str | Path) -> Table:
         rows.append([method, rule, str(jobs), f"{seconds / 3600:.3f}", str(gpus), f"{seconds * gpus / 3600:.3f}"])
     return Table("cost", "Training cost per stage (appendix C)", header, rows,
                  ["From the rules' benchmark files (benchmarks/**/*.tsv, last attempt); GPUs per job from config "
-                  "gpus (a cluster profile's set-resources may differ); shared = stages every method uses."])
+                  "gpus (a cluster profile's set-resources may differ); shared = stages every method uses.",
+                  "Iteration 1's explore and score jobs are shared by the methods that explore alike (same "
+                  "step_pairs; scores: same scorer) and count under the one that ran them, the first in methods."])
 
 
 # --------------------------------------------------------------------------- all of it

@@ -278,6 +278,36 @@ def iter_dir(benchmark, model, method, k):
     return f"results/{benchmark}/{model}/{method}/iter{k}"
 
 
+def _first_method_alike(method, key):
+    """The first of ITER_METHODS (METHODS order) whose key(m) equals key(method)."""
+    return next(m for m in ITER_METHODS if key(m) == key(method))
+
+
+def explore_dir(benchmark, model, method, k):
+    """The iteration directory whose explore/ holds a method's exploration in iteration k.
+
+    Iteration 1 of every method starts from the SFT policy (policy_for) and explores greedily, so
+    methods with equal explore settings (explore_method_settings: step_pairs) explore identically
+    there: the first of them explores for all (a grid's variants, ipr and ipr_rm, eto and rft). From
+    iteration 2 each method explores with its own policy, in its own directory.
+    """
+    if int(k) == 1:
+        method = _first_method_alike(method, explore_method_settings)
+    return iter_dir(benchmark, model, method, k)
+
+
+def scores_dir(benchmark, model, method, k):
+    """The iteration directory whose scores/ holds a method's step rewards in iteration k.
+
+    As explore_dir: in iteration 1 the first method with equal explore settings and the same scorer
+    (scorer_of; the score settings hold nothing else of the method) scores for all, from the shared
+    exploration; from iteration 2 each method its own.
+    """
+    if int(k) == 1:
+        method = _first_method_alike(method, lambda m: (explore_method_settings(m), scorer_of(m)))
+    return iter_dir(benchmark, model, method, k)
+
+
 def eval_summary(benchmark, model, run, split):
     return f"results/{benchmark}/{model}/{run}/eval/{split}.summary.json"
 
@@ -321,7 +351,11 @@ def chat_template_option(wildcards, input):
 
 
 def policy_for(wildcards):
-    """Policy that iteration `iter` starts from: SFT for iter1, else iteration iter-1."""
+    """Policy that iteration `iter` starts from: SFT for iter1, else iteration iter-1.
+
+    Iteration 1 starts from SFT for every method (RFT too: it trains from the base model but
+    explores with SFT), which is what lets methods share iteration 1's exploration (explore_dir).
+    """
     k = int(wildcards.iter)
     if k < 1:
         raise WorkflowError(f"Iterations are numbered from 1, got iter{k}.")
@@ -359,20 +393,29 @@ def score_expert_shards(wildcards):
 
 
 def explore_shards(wildcards):
+    """The explore shards of a method's iteration (iteration 1's may be another method's: explore_dir)."""
     return expand(
         "{dir}/explore/{shard}.jsonl",
-        dir=iter_dir(wildcards.benchmark, wildcards.model, wildcards.method, wildcards.iter),
+        dir=explore_dir(wildcards.benchmark, wildcards.model, wildcards.method, wildcards.iter),
         shard=shard_ids("explore"),
     )
 
 
+def score_explore_shard(wildcards):
+    """The explore shard a scores shard scores (scores/S.jsonl from explore/S.jsonl): the scoring
+    method's own, or in iteration 1 the shared one (explore_dir)."""
+    run_dir = explore_dir(wildcards.benchmark, wildcards.model, wildcards.method, wildcards.iter)
+    return f"{run_dir}/explore/{wildcards.shard}.jsonl"
+
+
 def score_shards(wildcards):
-    """Scores are computed per explore shard (scores/S.jsonl from explore/S.jsonl); none without step pairs."""
+    """Scores are computed per explore shard (iteration 1's may be another method's: scores_dir);
+    none without step pairs."""
     if not scores_needed(wildcards):
         return []
     return expand(
         "{dir}/scores/{shard}.jsonl",
-        dir=iter_dir(wildcards.benchmark, wildcards.model, wildcards.method, wildcards.iter),
+        dir=scores_dir(wildcards.benchmark, wildcards.model, wildcards.method, wildcards.iter),
         shard=shard_ids("explore"),
     )
 
@@ -553,8 +596,9 @@ def settings_json(stage, wildcards):
 
     Keys: "seed"; the stage's config section under its own name (sft, explore, score, train,
     evaluate); "benchmark" (the config["benchmarks"] entry's BENCHMARK_KEYS[stage] plus "name") for benchmark-dependent
-    stages; "method" (the config["method_settings"] entry plus "name") for explore, build_pairs,
-    reference_logps, train and rft, whose train overrides replace keys of the train (rft: sft) section;
+    stages; "method": for explore only the method keys it reads (explore_method_settings), for
+    build_pairs, reference_logps, train and rft the config["method_settings"] entry plus "name", whose
+    train overrides replace keys of the train (rft: sft) section;
     "model" (the config["models"] entry plus "name") and "envs" (benchmark -> env) for build_model.
     The seed is the model instance's (config["seed"], or its entry of config["seeds"]); build_model,
     whose output every seed shares, always takes config["seed"].
@@ -596,6 +640,9 @@ def settings_json(stage, wildcards):
         method = wildcards.method
         if method not in config["method_settings"]:
             raise WorkflowError(f"Method {method!r} has no entry in config['method_settings'].")
+    if stage == "explore":
+        out["method"] = explore_method_settings(method)
+    elif stage in ("build_pairs", "reference_logps", "train", "rft"):
         out["method"] = dict(config["method_settings"][method], name=method)
         overrides = method_setting(method, "train")
         if int(wildcards.iter) > 1:
@@ -603,6 +650,13 @@ def settings_json(stage, wildcards):
         if overrides and stage in ("reference_logps", "train", "rft"):
             out[section[stage]] = dict(out[section[stage]], **overrides)
     return _dump(out)
+
+
+def explore_method_settings(method):
+    """The method keys exploration reads (scripts/explore.py): step_pairs, whether the policy
+    explores from every expert prefix or from the task start only. The explore settings hold these
+    and no method name, so methods that explore alike get equal settings (see explore_dir)."""
+    return {"step_pairs": config["method_settings"][method]["step_pairs"]}
 
 
 def settings_for(stage):
@@ -625,8 +679,14 @@ def scorer_of(method):
     return config["method_settings"].get(method, {}).get("scorer", default)
 
 
-MC_METHODS = [m for m in ITER_METHODS if scorer_of(m) == "mc"]
-RM_METHODS = [m for m in ITER_METHODS if scorer_of(m) == "rm"]
+# The methods whose agent actions get step rewards (they build step pairs), by scorer. A method without
+# step pairs (eto, rft) explores from the task start only and has no agent action to score.
+MC_METHODS = [
+    m for m in ITER_METHODS if config["method_settings"][m]["step_pairs"] and scorer_of(m) == "mc"
+]
+RM_METHODS = [
+    m for m in ITER_METHODS if config["method_settings"][m]["step_pairs"] and scorer_of(m) == "rm"
+]
 
 
 def _check_reward_model():
@@ -689,8 +749,15 @@ def expert_scores_for(wildcards):
     return f"results/{wildcards.benchmark}/{wildcards.model}/expert_scores{suffix}.jsonl"
 
 
-def mc_run_dirs(benchmark, model):
-    return [iter_dir(benchmark, model, m, k) for m in MC_METHODS for k in range(1, ITERATIONS + 1)]
+def mc_runs(benchmark, model):
+    """(explore_dir, scores_dir) of every MC-scored iteration of a model, each once: the iteration 1
+    that methods share is listed once, so its records are counted once."""
+    runs = [
+        (explore_dir(benchmark, model, m, k), scores_dir(benchmark, model, m, k))
+        for m in MC_METHODS
+        for k in range(1, ITERATIONS + 1)
+    ]
+    return list(dict.fromkeys(runs))
 
 
 def step_reward_score_files(wildcards):
@@ -698,32 +765,33 @@ def step_reward_score_files(wildcards):
     files = []
     for model in MODELS:
         files.append(f"results/{wildcards.benchmark}/{model}/expert_scores.jsonl")
-        for run_dir in mc_run_dirs(wildcards.benchmark, model):
-            files += [f"{run_dir}/scores/{s}.jsonl" for s in shard_ids("explore")]
+        for _, scored in mc_runs(wildcards.benchmark, model):
+            files += [f"{scored}/scores/{s}.jsonl" for s in shard_ids("explore")]
     return files
 
 
 def step_accuracy_inputs(wildcards):
+    """Every MC score file of a benchmark (step_reward_score_files) and the explore shards scored."""
     files = []
     for model in MODELS:
         files.append(f"results/{wildcards.benchmark}/{model}/expert_scores.jsonl")
-        for run_dir in mc_run_dirs(wildcards.benchmark, model):
-            files += [
-                f"{run_dir}/{kind}/{s}.jsonl"
-                for kind in ("explore", "scores")
-                for s in shard_ids("explore")
-            ]
+        for explored, scored in mc_runs(wildcards.benchmark, model):
+            files += [f"{explored}/explore/{s}.jsonl" for s in shard_ids("explore")]
+            files += [f"{scored}/scores/{s}.jsonl" for s in shard_ids("explore")]
     return files
 
 
 def step_accuracy_scorers(wildcards):
-    """--scorer MODEL EXPERT_SCORES RUN_DIRS arguments of scripts/step_accuracy.py."""
-    return " ".join(
-        "--scorer {} results/{}/{}/expert_scores.jsonl {}".format(
-            m, wildcards.benchmark, m, ",".join(mc_run_dirs(wildcards.benchmark, m))
-        )
-        for m in MODELS
-    )
+    """--scorer MODEL EXPERT_SCORES and --run MODEL EXPLORE_DIR SCORES_DIR arguments of
+    scripts/step_accuracy.py."""
+    args = []
+    for model in MODELS:
+        args.append(f"--scorer {model} results/{wildcards.benchmark}/{model}/expert_scores.jsonl")
+        args += [
+            f"--run {model} {explored}/explore {scored}/scores"
+            for explored, scored in mc_runs(wildcards.benchmark, model)
+        ]
+    return " ".join(args)
 
 
 def step_reward_evals(wildcards=None):

@@ -1,3 +1,4 @@
+# Iteration 1 runs once for the methods that explore alike (explore_dir).
 rule explore:
     input:
         code=stage_script("explore.py"),

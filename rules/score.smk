@@ -42,13 +42,14 @@ rule gather_expert_scores:
 
 
 # The method's scorer (scorer_of): MC rollouts of the SFT policy, or the learned reward model.
+# Iteration 1 is scored once for the methods that share it (scores_dir), from the shared exploration.
 rule score:
     input:
         code=score_script,
         scorer=score_scorer,
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
-        explore="results/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.jsonl",
+        explore=score_explore_shard,
     output:
         scores="results/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.jsonl",
     log:

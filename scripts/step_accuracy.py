@@ -18,9 +18,11 @@ def main():
     p.add_argument("--benchmark", required=True)
     p.add_argument("--tasks", required=True, type=Path)
     p.add_argument("--assets", required=True, type=Path)
-    p.add_argument("--scorer", action="append", nargs=3, metavar=("MODEL", "EXPERT_SCORES", "RUN_DIRS"),
-                   required=True, help="a scorer model, its expert_scores.jsonl, and its MC-scored iteration "
-                   "directories (comma-separated <...>/<method>/iter<k>, each with explore/ and scores/)")
+    p.add_argument("--scorer", action="append", nargs=2, metavar=("MODEL", "EXPERT_SCORES"), required=True,
+                   help="a scorer model and its expert_scores.jsonl")
+    p.add_argument("--run", action="append", nargs=3, metavar=("MODEL", "EXPLORE_DIR", "SCORES_DIR"), default=[],
+                   help="an MC-scored iteration of a scorer model: its explore/ and scores/ directories (methods "
+                   "that share iteration 1 share them, so the explore/ may be another method's)")
     p.add_argument("--out-md", required=True, type=Path)
     p.add_argument("--out-csv", required=True, type=Path)
     p.add_argument("--figure", required=True, type=Path)
@@ -32,13 +34,14 @@ def main():
         raise InputError(f"benchmark {args.benchmark}: page-level scores exist for WebShop only, not {benchmark['env']}")
     spec = EnvSpec(benchmark["env"], str(args.assets), int(benchmark["max_turns"]))
     tasks_by_id = {t["task_id"]: t for t in load_tasks(args.tasks)}
+    expert_by_model = {model: load_jsonl(path, "score") for model, path in args.scorer}
     cands = defaultdict(list)
-    for model, expert_path, run_dirs in args.scorer:
-        expert = load_jsonl(expert_path, "score")
-        for run_dir in filter(None, run_dirs.split(",")):
-            explore = [r for f in sorted(Path(run_dir, "explore").glob("*.jsonl")) for r in load_jsonl(f, "explore")]
-            scores = [r for f in sorted(Path(run_dir, "scores").glob("*.jsonl")) for r in load_jsonl(f, "score")]
-            cands[model] += step_accuracy.candidates(spec, tasks_by_id, explore, scores, expert, model)
+    for model, explore_dir, scores_dir in args.run:
+        if model not in expert_by_model:
+            raise InputError(f"--run {model} {explore_dir} {scores_dir}: no --scorer {model} EXPERT_SCORES")
+        explore = [r for f in sorted(Path(explore_dir).glob("*.jsonl")) for r in load_jsonl(f, "explore")]
+        scores = [r for f in sorted(Path(scores_dir).glob("*.jsonl")) for r in load_jsonl(f, "score")]
+        cands[model] += step_accuracy.candidates(spec, tasks_by_id, explore, scores, expert_by_model[model], model)
     rows = step_accuracy.accuracy_table(cands, options["num_samples"], benchmark["tau_step"], options["draws"],
                                         settings.get("seed", 0), args.benchmark)
     with atomic_path(args.out_md) as tmp:

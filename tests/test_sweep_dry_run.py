@@ -30,6 +30,12 @@ def expected_counts(config: dict) -> dict:
     iter_methods = [x for x in config["methods"] if x != "sft"]
     mixed = [x for x in iter_methods if settings[x].get("trainer", "mixed") == "mixed"]
     scored = [x for x in iter_methods if settings[x]["step_pairs"]]
+    default_scorer = config.get("score", {}).get("scorer", "mc")
+    scorer = {x: settings[x].get("scorer", "rm" if x == "ipr_rm" else default_scorer) for x in scored}
+    # Iteration 1 starts from the SFT policy for every method: explored once per step_pairs value and
+    # scored once per scorer (explore_dir, scores_dir in rules/common.smk); later iterations per method.
+    explorations = len({settings[x]["step_pairs"] for x in iter_methods}) + len(iter_methods) * (iters - 1)
+    scorings = len(set(scorer.values())) + len(scored) * (iters - 1)
     runs = ("sft" in config["methods"]) + len(iter_methods) * iters  # evaluated policies per benchmark x model
     default_splits = config.get("evaluate", {}).get("splits", ["test"])
     splits = sum(len(e.get("eval_splits", default_splits)) for e in benchmarks.values())  # over benchmarks
@@ -47,8 +53,8 @@ def expected_counts(config: dict) -> dict:
         "sft": b * m,
         "score_expert": b * m * shards["score"],
         "gather_expert_scores": b * m,
-        "explore": b * m * len(iter_methods) * iters * shards["explore"],
-        "score": b * m * len(scored) * iters * shards["explore"],  # one per explore shard, step-pair methods
+        "explore": b * m * explorations * shards["explore"],
+        "score": b * m * scorings * shards["explore"],  # one per explore shard, step-pair methods
         "build_pairs": b * m * len(mixed) * iters,
         "reference_logps": b * m * len(mixed) * iters,
         "train": b * m * len(mixed) * iters,
@@ -121,7 +127,9 @@ def test_paper_config_lists_the_full_sweep(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     counts = job_stats(proc.stdout + proc.stderr)
     assert counts == expected_counts(config)
-    assert counts["train"] == 3 * 4 * 5 * 5 and counts["rft"] == 3 * 4 * 5 and sum(counts.values()) == 7939
+    assert counts["train"] == 3 * 4 * 5 * 5 and counts["rft"] == 3 * 4 * 5 and sum(counts.values()) == 7363
+    # iteration 1: 2 explorations (eto; ipr) and 1 scoring (ipr) of 8 shards instead of 6 and 3
+    assert counts["explore"] == 3 * 4 * (2 + 6 * 4) * 8 and counts["score"] == 3 * 4 * (1 + 3 * 4) * 8
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,8 @@ DAG_COUNTS = {
     "sft": B * M,
     "score_expert": B * M * SCORE,
     "gather_expert_scores": B * M,
-    "explore": B * M * ITERATED * I * EXPLORE,
+    # iteration 1: one exploration per kind (every prefix: ipr; task start: eto, shared with rft)
+    "explore": B * M * (2 + ITERATED * (I - 1)) * EXPLORE,
     "score": B * M * I * EXPLORE,  # ipr only (step pairs); scores/S.jsonl from explore/S.jsonl
     "build_pairs": B * M * 2 * I,  # ipr, eto
     "reference_logps": B * M * 2 * I,
@@ -109,6 +111,14 @@ def shell_commands(output: str, script: str) -> list[list[str]]:
 
 def arg(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
+
+
+def args(argv: list[str], name: str) -> list[str]:
+    """The values of a multi-valued option: the tokens after `name` up to the next option."""
+    if name not in argv:
+        return []
+    values = argv[argv.index(name) + 1 :]
+    return values[: next((i for i, v in enumerate(values) if v.startswith("--")), len(values))]
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +190,105 @@ def test_method_grid_runs_each_point_as_a_variant(tmp_path):
     assert layout["methods"] == ["sft", "eto", "ipr"] and len(layout["grid"]["ipr"]) == 4
 
 
+# Iteration 1 shared across methods: the default config with eto, rft and a 2-point grid of ipr.
+FIRST, SECOND = "ipr+learning_rate~0.0001", "ipr+learning_rate~0.0003"
+ROLLOUT_OUT = re.compile(r"results/(\w+)/tiny/([^/]+)/iter(\d+)/(explore|scores)/(\d+)\.jsonl")
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory) -> str:
+    workdir = tmp_path_factory.mktemp("shared")
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["methods"] = ["sft", "eto", "rft", "ipr"]
+    config["method_settings"]["ipr"]["grid"] = {"learning_rate": [1.0e-4, 3.0e-4]}
+    (workdir / "shared.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(workdir, "-n", "-p", "--configfile", str(workdir / "shared.yaml"), "--replace-workflow-config")
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout + result.stderr
+
+
+def test_iteration1_is_explored_and_scored_once_per_kind_of_exploration(shared_run):
+    """Every method's iteration 1 explores greedily from the SFT policy, so methods with equal explore
+    settings (step_pairs) share one exploration, and with the same scorer one scoring: the first of them
+    runs it in its own directory (eto for rft, the first grid point for the second). From iteration 2
+    each method explores and scores from its own policy."""
+    b, shards = 2, 2  # sql_embedded and webshop, explore shards
+    explored = Counter(ROLLOUT_OUT.fullmatch(arg(argv, "--out")).group(2, 3)
+                       for argv in shell_commands(shared_run, "explore.py"))
+    assert explored == {(m, k): b * shards for m, k in
+                        [("eto", "1"), (FIRST, "1"), ("eto", "2"), ("rft", "2"), (FIRST, "2"), (SECOND, "2")]}
+    scored = Counter()
+    for argv in shell_commands(shared_run, "score.py"):
+        scored[ROLLOUT_OUT.fullmatch(arg(argv, "--out")).group(2, 3)] += 1
+        assert arg(argv, "--explore") == arg(argv, "--out").replace("/scores/", "/explore/")
+    assert scored == {(FIRST, "1"): b * shards, (FIRST, "2"): b * shards, (SECOND, "2"): b * shards}
+    counts = job_counts(shared_run)
+    assert (counts["explore"], counts["score"], counts["build_pairs"], counts["rft"]) == (24, 12, 12, 4)
+
+    pairs = {(arg(a, "--benchmark"), json.loads(arg(a, "--settings"))["method"]["name"],
+              re.search(r"/iter(\d+)/", arg(a, "--out"))[1]): a for a in shell_commands(shared_run, "build_pairs.py")}
+    for benchmark in ("sql_embedded", "webshop"):
+        for k, owner in (("1", FIRST), ("2", SECOND)):
+            argv = pairs[(benchmark, SECOND, k)]
+            run = f"results/{benchmark}/tiny/{owner}/iter{k}"
+            assert args(argv, "--explore") == [f"{run}/explore/{s}.jsonl" for s in range(shards)]
+            assert args(argv, "--scores") == [f"{run}/scores/{s}.jsonl" for s in range(shards)]
+        rft = {re.search(r"/iter(\d+)/", arg(a, "--out"))[1]: args(a, "--explored")
+               for a in shell_commands(shared_run, "sft.py") if arg(a, "--benchmark") == benchmark and "--explored" in a}
+        assert rft == {k: [f"results/{benchmark}/tiny/{owner}/iter{k}/explore/{s}.jsonl" for s in range(shards)]
+                       for k, owner in (("1", "eto"), ("2", "rft"))}
+
+
+def test_explore_settings_are_equal_for_methods_that_explore_alike(shared_run):
+    """The explore settings hold only what exploration reads (step_pairs, no method name): equal
+    strings for methods that explore alike (iteration 2 explores per method), so the shared iteration-1
+    job is the one each of them would run, and a new loss weight reruns no exploration."""
+    settings = {}
+    for argv in shell_commands(shared_run, "explore.py"):
+        benchmark, method = ROLLOUT_OUT.fullmatch(arg(argv, "--out")).group(1, 2)
+        settings.setdefault((benchmark, method.startswith("ipr")), set()).add(arg(argv, "--settings"))
+    assert len(settings) == 4 and all(len(texts) == 1 for texts in settings.values())
+    for benchmark in ("sql_embedded", "webshop"):
+        assert settings[(benchmark, True)] != settings[(benchmark, False)]
+
+
+def test_step_reward_inputs_list_shared_iteration1_once(tmp_path):
+    """The step-reward study (2 iterations, a 2-point grid of ipr, ipr_rm): ipr_rm scores the first grid
+    point's iteration-1 exploration with the reward model; the rules that gather every MC score file
+    list the shared iteration-1 files once, and each still parses as <method>/iter<k>."""
+    from ipr.reward_model import scores_source
+
+    config = yaml.safe_load((REPO / "config" / "webshop_step_rewards.yaml").read_text())
+    config["models"] = {"tiny": config["models"]["tiny"]}  # one scorer keeps the expected lists short
+    config["iterations"] = 2
+    config["method_settings"]["ipr"]["grid"] = {"learning_rate": [1.0e-4, 3.0e-4]}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(tmp_path / "study.yaml"), "--replace-workflow-config")
+    assert result.returncode == 0, result.stderr + result.stdout
+    output = result.stdout + result.stderr
+    run = "results/webshop/tiny/{}/iter{}".format
+
+    rm_scored = {arg(a, "--out"): arg(a, "--explore") for a in shell_commands(output, "score_rm.py")
+                 if "--explore" in a}  # not score_expert_rm
+    assert rm_scored == {f"{run('ipr_rm', 1)}/scores/0.jsonl": f"{run(FIRST, 1)}/explore/0.jsonl",
+                         f"{run('ipr_rm', 2)}/scores/0.jsonl": f"{run('ipr_rm', 2)}/explore/0.jsonl"}
+    [rm_pairs] = [a for a in shell_commands(output, "build_pairs.py")
+                  if arg(a, "--out") == f"{run('ipr_rm', 1)}/pairs.jsonl"]
+    assert args(rm_pairs, "--explore") == [f"{run(FIRST, 1)}/explore/0.jsonl"]
+    assert args(rm_pairs, "--scores") == [f"{run('ipr_rm', 1)}/scores/0.jsonl"]
+
+    # MC-scored: the step-pair methods whose scorer is mc (not eto: it has no agent action to score)
+    mc_runs = [run(FIRST, 1), run(FIRST, 2), run(SECOND, 2)]
+    [data] = shell_commands(output, "step_reward_data.py")
+    expert = "results/webshop/tiny/expert_scores.jsonl"
+    assert args(data, "--scores") == [expert] + [f"{r}/scores/0.jsonl" for r in mc_runs]
+    sources = [scores_source(path) for path in args(data, "--scores")]
+    assert sources == [("tiny", "expert")] + [("tiny", r.split("/tiny/")[1]) for r in mc_runs]
+    [accuracy] = shell_commands(output, "step_accuracy.py")
+    runs = [accuracy[i + 1 : i + 4] for i, token in enumerate(accuracy) if token == "--run"]
+    assert runs == [["tiny", f"{r}/explore", f"{r}/scores"] for r in mc_runs]
+
+
 def test_a_new_tau_changes_only_the_pair_settings(tmp_path):
     """Each stage's settings hold only the benchmark keys it reads, so a new tau_step (a params
     change, which reruns a job) leaves data, SFT, exploration and scoring as they are."""
@@ -228,8 +337,9 @@ def test_iteration_chain(dag_run):
             continue
         base, k = re.fullmatch(r"(results/\w+/\w+)/rft/iter(\d+)/policy", out).groups()
         assert arg(argv, "--model-dir") == "results/models/" + base.split("/")[-1]  # RFT starts from the base model
+        explorer = "eto" if k == "1" else "rft"  # iteration 1: ETO's exploration (from the task start, as RFT's)
         assert argv[argv.index("--explored") + 1 : argv.index("--settings")] == [
-            f"{base}/rft/iter{k}/explore/{s}.jsonl" for s in range(EXPLORE)]
+            f"{base}/{explorer}/iter{k}/explore/{s}.jsonl" for s in range(EXPLORE)]
     for argv in shell_commands(dag_run, "build_pairs.py"):
         explore, scores = [], []
         target = None
@@ -277,10 +387,12 @@ def test_settings_are_single_json_objects(dag_run):
             assert set(settings) == keys, script
             if "benchmark" in settings:
                 assert settings["benchmark"]["name"] == arg(argv, "--benchmark")
-            if "method" in settings:
+            if script == "explore.py":  # only what exploration reads, no method name
+                assert settings["method"] == {"step_pairs": "/ipr/" in arg(argv, "--out")}
+            elif "method" in settings:
                 assert settings["method"]["name"] in arg(argv, "--out")
                 assert settings["method"]["step_pairs"] is (settings["method"]["name"] == "ipr")
-            if "method" in settings and settings["method"]["name"] == "eto" and "train" in settings:
+            if "train" in settings and settings["method"]["name"] == "eto":
                 # train overrides; later_train's from iteration 2 on
                 lr = 5.0e-5 if "/iter1/" in arg(argv, "--out") else 2.0e-5
                 assert (settings["train"]["beta"], settings["train"]["learning_rate"]) == (0.5, lr)
