@@ -3,7 +3,6 @@ and per N (sub-sampled from the same rollouts): a markdown table, a CSV and a pl
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
 
 from ipr import step_accuracy
@@ -35,7 +34,7 @@ def main():
     spec = EnvSpec(benchmark["env"], str(args.assets), int(benchmark["max_turns"]))
     tasks_by_id = {t["task_id"]: t for t in load_tasks(args.tasks)}
     expert_by_model = {model: load_jsonl(path, "score") for model, path in args.scorer}
-    cands = defaultdict(list)
+    cands = {model: [] for model in expert_by_model}  # a scorer without MC-scored runs still gets its rows
     for model, explore_dir, scores_dir in args.run:
         if model not in expert_by_model:
             raise InputError(f"--run {model} {explore_dir} {scores_dir}: no --scorer {model} EXPERT_SCORES")

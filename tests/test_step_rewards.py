@@ -99,6 +99,53 @@ def test_page_scores_and_candidates_on_webshop(tmp_path):
     assert len(cands) == 1 and cands[0]["expert_page"] > cands[0]["agent_page"]
 
 
+def test_step_accuracy_script_reads_shared_exploration(tmp_path):
+    """scripts/step_accuracy.py as the rule calls it: the scored iteration's explore/ and scores/ live in
+    different method directories (iteration 1 shared), and a scorer without MC-scored runs gets a row."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ipr.envs import generate
+    from ipr.records import write_jsonl
+    from ipr.scoring import assistant_indices
+
+    data = generate("webshop", tmp_path / "data", 0, catalog="embedded", num_products=40, num_train_tasks=3,
+                    num_test_tasks=1)
+    task = data["train"][0]
+    write_jsonl(tmp_path / "train.jsonl", data["train"])
+    steps = assistant_indices(task["messages"])
+    last = task["messages"][steps[-1]]["content"]
+    bad = "Thought: x\nAction: click[back to search]"
+    key = dict(task_id=task["task_id"], t=len(steps), config_hash="h")
+    expert = [dict(key, id="e", who="expert", action=last, samples=[1.0, 1.0], step_reward=1.0)]
+    agent = [dict(key, id="a", who="agent", action=bad, samples=[0.0, 0.0], step_reward=0.0)]
+    explore = [dict(key, id="x", prefix=steps[-1], agent_action=bad, continuation=[], outcome_reward=0.0)]
+    for name, records in (("expert_scores.jsonl", expert), ("ipr/iter1/explore/0.jsonl", explore),
+                          ("ipr_rm/iter1/scores/0.jsonl", agent)):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+    settings = {"seed": 0, "step_accuracy": {"num_samples": [1, 2], "draws": 3},
+                "benchmark": {"env": "webshop", "max_turns": 10, "tau_step": 0.01, "name": "webshop"}}
+    script = Path(__file__).resolve().parents[1] / "scripts" / "step_accuracy.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--settings", json.dumps(settings), "--benchmark", "webshop",
+         "--tasks", str(tmp_path / "train.jsonl"), "--assets", str(tmp_path / "data"),
+         "--scorer", "m", str(tmp_path / "expert_scores.jsonl"),
+         "--scorer", "idle", str(tmp_path / "expert_scores.jsonl"),
+         "--run", "m", str(tmp_path / "ipr/iter1/explore"), str(tmp_path / "ipr_rm/iter1/scores"),
+         "--out-md", str(tmp_path / "acc.md"), "--out-csv", str(tmp_path / "acc.csv"),
+         "--figure", str(tmp_path / "acc.png")],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "acc.csv").read_text().splitlines()
+    assert rows[0].startswith("benchmark,scorer,n,pairs,correct,wrong,ties,accuracy")
+    m_rows = [r.split(",") for r in rows[1:] if r.split(",")[1] == "m"]
+    assert [(r[2], r[3], r[4], r[7]) for r in m_rows] == [("1", "1.0", "1.0", "1.0"), ("2", "1.0", "1.0", "1.0")]
+    assert "only 0 samples" in (tmp_path / "acc.md").read_text()  # the idle scorer's rows say why they are empty
+    assert (tmp_path / "acc.png").stat().st_size > 0
+
+
 # ------------------------------------------------------------------------ metrics and data
 
 
