@@ -156,7 +156,10 @@ def markdown(rows: list[dict], tau: float) -> str:
              f"Constructed step pairs (expert MC step reward above the agent's by more than tau = {tau}, expert "
              "outcome above the agent's) whose order agrees with the page-level scores of the states after the "
              "two actions. Page-score ties are left out of the accuracy. N < samples taken: sub-sampled from the "
-             "same rollouts (pair counts per draw). ordered: every candidate the MC rewards order either way.", "",
+             "same rollouts (pair counts per draw). ordered: every candidate the MC rewards order either way. "
+             "A constructed pair is wrong only when the agent's page scores above the expert's: with an expert "
+             "whose pages score 1.0 (the embedded catalog's), every decided pair is correct, and N shows in the "
+             "pair counts and the ordered accuracy.", "",
              "| benchmark | scorer | N | pairs | correct | wrong | ties | accuracy | ordered pairs | ordered accuracy |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -174,7 +177,8 @@ def csv_text(rows: list[dict]) -> str:
 
 
 def figure(rows: list[dict], path) -> None:
-    """Accuracy against N, one line per scorer model."""
+    """Against N, one colour per scorer model: accuracy (solid) and ordered accuracy (dashed) on the
+    left; constructed pairs (solid) and the decided ones, correct + wrong (dashed), on the right."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -182,17 +186,26 @@ def figure(rows: list[dict], path) -> None:
 
     from ipr.records import atomic_path
 
-    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    fig, (acc_ax, pairs_ax) = plt.subplots(1, 2, figsize=(8, 3.4))
     for scorer in sorted({r["scorer"] for r in rows}):
-        mine = [r for r in rows if r["scorer"] == scorer and r.get("accuracy") is not None]
-        ax.plot([r["n"] for r in mine], [r["accuracy"] for r in mine], marker="o", label=scorer)
-    ax.set_xlabel("N (MC samples)")
-    ax.set_ylabel("pair-order accuracy")
-    ax.set_ylim(0, 1.05)
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=7)
-    ax.set_title(", ".join(sorted({r["benchmark"] for r in rows})) or "step-reward accuracy")
+        mine = [r for r in rows if r["scorer"] == scorer and "skipped" not in r]
+        ns = [r["n"] for r in mine]
+        (line,) = acc_ax.plot(ns, [r["accuracy"] for r in mine], marker="o", label=f"{scorer} accuracy")
+        acc_ax.plot(ns, [r["ordered_accuracy"] for r in mine], marker="x", linestyle="--", color=line.get_color(),
+                    label=f"{scorer} ordered")
+        pairs_ax.plot(ns, [r["pairs"] for r in mine], marker="o", color=line.get_color(), label=f"{scorer} pairs")
+        pairs_ax.plot(ns, [r["correct"] + r["wrong"] for r in mine], marker="x", linestyle="--",
+                      color=line.get_color(), label=f"{scorer} decided")
+    acc_ax.set_ylabel("pair-order accuracy")
+    acc_ax.set_ylim(0, 1.05)
+    pairs_ax.set_ylabel("step pairs (per draw)")
+    pairs_ax.set_ylim(bottom=0)
+    for ax in (acc_ax, pairs_ax):
+        ax.set_xlabel("N (MC samples)")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.suptitle(", ".join(sorted({r["benchmark"] for r in rows})) or "step-reward accuracy", fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
