@@ -533,9 +533,15 @@ def report_config(wildcards):
 
 
 PAPER_TABLES = ["table2", "table3", "table4", "figure4", "cost"]
-# The report's library code: inputs of rule report (as its script is), so a change regenerates the
-# tables (and only them).
-REPORT_LIBRARY = [str(Path(workflow.basedir) / "ipr" / f) for f in ("report.py", "tables.py")]
+
+
+def library_code(*modules):
+    """Library modules that only write tables and figures (ipr/<module>), by absolute path: inputs of
+    the rules that use them (as their scripts are), so a change regenerates those outputs only."""
+    return [str(Path(workflow.basedir) / "ipr" / m) for m in modules]
+
+
+REPORT_LIBRARY = library_code("report.py", "tables.py")
 
 
 def final_outputs():

@@ -104,6 +104,7 @@ rule step_accuracy:
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
         scores=step_accuracy_inputs,
+        library=library_code("step_accuracy.py"),
     output:
         md="results/tables/step_accuracy.{benchmark}.md",
         csv="results/tables/step_accuracy.{benchmark}.csv",
@@ -133,6 +134,7 @@ rule step_reward_table:
         evals=step_reward_evals(),
         reward_models=all_reward_models(),
         costs=all_scorer_costs(),
+        library=library_code("step_reward_report.py"),
     output:
         md="results/tables/step_rewards.md",
         csv="results/tables/step_rewards.csv",
