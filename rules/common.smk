@@ -378,9 +378,15 @@ def base_model_dir(wildcards):
     return model_dir(wildcards.model)
 
 
+def builds_step_pairs(method):
+    """Whether a method builds step pairs: it explores from every expert prefix, and its agent and
+    expert actions get step rewards (only these methods are scored)."""
+    return bool(config["method_settings"][method]["step_pairs"])
+
+
 def scores_needed(wildcards):
     """Agent and expert step rewards are computed only for methods that build step pairs."""
-    return bool(config["method_settings"][wildcards.method]["step_pairs"])
+    return builds_step_pairs(wildcards.method)
 
 
 def score_expert_shards(wildcards):
@@ -662,7 +668,7 @@ def explore_method_settings(method):
     """The method keys exploration reads (scripts/explore.py): step_pairs, whether the policy
     explores from every expert prefix or from the task start only. The explore settings hold these
     and no method name, so methods that explore alike get equal settings (see explore_dir)."""
-    return {"step_pairs": config["method_settings"][method]["step_pairs"]}
+    return {"step_pairs": builds_step_pairs(method)}
 
 
 def settings_for(stage):
@@ -687,12 +693,8 @@ def scorer_of(method):
 
 # The methods whose agent actions get step rewards (they build step pairs), by scorer. A method without
 # step pairs (eto, rft) explores from the task start only and has no agent action to score.
-MC_METHODS = [
-    m for m in ITER_METHODS if config["method_settings"][m]["step_pairs"] and scorer_of(m) == "mc"
-]
-RM_METHODS = [
-    m for m in ITER_METHODS if config["method_settings"][m]["step_pairs"] and scorer_of(m) == "rm"
-]
+MC_METHODS = [m for m in ITER_METHODS if builds_step_pairs(m) and scorer_of(m) == "mc"]
+RM_METHODS = [m for m in ITER_METHODS if builds_step_pairs(m) and scorer_of(m) == "rm"]
 
 
 def _check_reward_model():
@@ -778,13 +780,13 @@ def step_reward_score_files(wildcards):
 
 def step_accuracy_inputs(wildcards):
     """Every MC score file of a benchmark (step_reward_score_files) and the explore shards scored."""
-    files = []
-    for model in MODELS:
-        files.append(f"results/{wildcards.benchmark}/{model}/expert_scores.jsonl")
-        for explored, scored in mc_runs(wildcards.benchmark, model):
-            files += [f"{explored}/explore/{s}.jsonl" for s in shard_ids("explore")]
-            files += [f"{scored}/scores/{s}.jsonl" for s in shard_ids("explore")]
-    return files
+    explored = [
+        f"{explore_run}/explore/{s}.jsonl"
+        for model in MODELS
+        for explore_run, _ in mc_runs(wildcards.benchmark, model)
+        for s in shard_ids("explore")
+    ]
+    return step_reward_score_files(wildcards) + explored
 
 
 def step_accuracy_scorers(wildcards):
