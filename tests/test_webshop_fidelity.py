@@ -354,3 +354,31 @@ def test_bad_setting_is_named(shop):
     (shop / "webshop.json").write_text(json.dumps({"page_score": "mean"}))
     with pytest.raises(ValueError, match=r"webshop.json: page_score is 'mean'; allowed: ipr, best"):
         WebShopEnv(shop, max_turns=5)
+
+
+# -- which noun extractor ran -----------------------------------------------------------------------
+def test_fallback_runs_without_a_pipeline(monkeypatch):
+    monkeypatch.setattr(R, "_spacy_model", lambda: None)
+    R.nouns.cache_clear()
+    try:
+        assert R.noun_source() == "fallback"
+        assert R.nouns("Vexa Sugar Free Chocolate Bar") == tuple(R.fallback_nouns("Vexa Sugar Free Chocolate Bar"))
+    finally:
+        R.nouns.cache_clear()
+
+
+def test_eval_summary_names_the_noun_extractor(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    record = {"id": "webshop-test-00000", "benchmark": "webshop", "task_id": "webshop-test-00000", "split": "test",
+              "task": {}, "messages": [{"role": "user", "content": "x"}], "reward": 0.5, "success": False,
+              "steps": 3, "config_hash": "h"}
+    shard = tmp_path / "0.jsonl"
+    shard.write_text(json.dumps(record) + "\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gather_eval.py"
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "all.jsonl"), "--summary",
+                    str(tmp_path / "summary.json"), str(shard)], check=True, capture_output=True)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["webshop_nouns"] == R.noun_source() and summary["reward"] == 0.5
