@@ -1,14 +1,17 @@
 """WebShop's purchase reward (``web_agent_site/engine/goal.py``), written from its definition.
 
 ``reward = (attribute matches + option matches + [price <= ceiling]) / (attributes + options + 1)``,
-times the type factor ``r_type`` (1 / 0.5 / 0.1 / 0). The fuzzy matcher is thefuzz's
-``token_set_ratio`` (reimplemented below, no dependency); nouns come from spaCy when a model is
-installed, otherwise from :func:`fallback_nouns` (README "WebShop" gives its measured effect).
+times the type factor ``r_type`` (1 / 0.5 / 0.1 / 0). The fuzzy matcher is thefuzz 0.19.0's
+``token_set_ratio``, the version the original pins (reimplemented below on difflib, as that version
+runs without its optional speed-up); nouns come from spaCy when a pipeline is installed (the default
+install has one), otherwise from :func:`fallback_nouns`. docs/fidelity/webshop.md compares each rule
+with the original and with IPR's fork.
 
 Step-level page scores (the paper's Appendix B) need the best reward over the option
 combinations still open on an item page: :func:`best_reward` finds it exactly without enumerating
 every combination (a value that matches no goal option adds nothing, so only matching values
-matter).
+matter); IPR scores a results page by a product's mean over all combinations, which
+:func:`mean_reward` computes in closed form.
 """
 
 from __future__ import annotations
