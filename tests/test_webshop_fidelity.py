@@ -193,6 +193,29 @@ def test_fuzzy_ratio_equals_thefuzz_019(left, right, expected):
     assert R.token_set_ratio(left, right) == expected
 
 
+@pytest.mark.parametrize("left, right, expected", [
+    ("black_white", "black white", 100), ("sugar_free", "sugar free", 100),
+    ("gluten_free snack", "gluten free snack", 100), ("café latte", "cafe latte", 95),
+    ("crème brûlée", "creme brulee", 86), ("łódź blue", "lodz blue", 71), ("ΑΒΓ shoes", "αβγ shoes", 100),
+    ("3.4 fl oz", "3.4 ounce", 56), (("size", "XL"), "xl", 100), ("12 fl oz", "2 fl oz", 93), ("grey", "gray", 75)])
+def test_ipr_fuzzy_ratio_equals_thefuzz_020(left, right, expected):
+    assert R.FUZZY_MATCHERS["ipr"](left, right) == expected
+
+
+def test_fuzzy_matcher_setting_reaches_the_reward(tmp_path):
+    write_store(tmp_path / "catalog.sqlite", [{**PRODUCTS[0], "options": {"flavor": ["sugar_free"]}}])
+    goal = {**GOAL, "goal_options": ["sugar free"]}
+    rewards = {}
+    for matcher in ("original", "ipr"):
+        (tmp_path / "webshop.json").write_text(json.dumps({"fuzzy_matcher": matcher}))
+        env = WebShopEnv(tmp_path, max_turns=10)
+        env.reset(goal)
+        for action in ("search[vexa]", "click[b000000001]", "click[sugar_free]"):
+            env.step(action)
+        rewards[matcher] = env.step("click[buy now]").reward
+    assert rewards == {"original": pytest.approx(2 / 3), "ipr": 1.0}  # "sugar_free" matches only under ipr
+
+
 # -- the spaCy pipeline of the default install --------------------------------------------------------
 def test_installed_pipeline_is_the_official_sm_380():
     """The re-uploaded wheel's meta equals the official en_core_web_sm 3.8.0 release's (values from

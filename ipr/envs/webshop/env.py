@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ipr.envs.base import StepResult
-from ipr.envs.webshop.reward import best_reward, mean_reward, purchase_reward
+from ipr.envs.webshop.reward import FUZZY_MATCHERS, best_reward, mean_reward, purchase_reward
 from ipr.envs.webshop.store import CATALOG_FILE, SEARCH_TOP_K, ProductStore, open_store
 
 SETTINGS_FILE = "webshop.json"
@@ -82,8 +82,9 @@ class WebShopEnv:
     """One WebShop episode over the catalog in ``assets_dir`` (``catalog.sqlite`` + ``webshop.json``)."""
 
     def __init__(self, assets_dir: Path, max_turns: int, page_score: str | None = None,
-                 turn_limit_reward: str | None = None):
-        """``page_score`` and ``turn_limit_reward`` default to ``webshop.json``'s values, else ipr / zero."""
+                 turn_limit_reward: str | None = None, fuzzy_matcher: str | None = None):
+        """``page_score``, ``turn_limit_reward`` and ``fuzzy_matcher`` default to ``webshop.json``'s
+        values, else ipr / zero / original."""
         self.assets_dir = Path(assets_dir)
         self.max_turns = int(max_turns)
         self.store: ProductStore = open_store(str(self.assets_dir / CATALOG_FILE))
@@ -92,10 +93,13 @@ class WebShopEnv:
         self.results_per_page = int(settings.get("results_per_page", RESULTS_PER_PAGE))
         self.page_score_mode = page_score or settings.get("page_score", "ipr")
         self.turn_limit_reward = turn_limit_reward or settings.get("turn_limit_reward", "zero")
+        self.fuzzy_matcher = fuzzy_matcher or settings.get("fuzzy_matcher", "original")
         for field, value, allowed in (("page_score", self.page_score_mode, PAGE_SCORES),
-                                      ("turn_limit_reward", self.turn_limit_reward, TURN_LIMIT_REWARDS)):
+                                      ("turn_limit_reward", self.turn_limit_reward, TURN_LIMIT_REWARDS),
+                                      ("fuzzy_matcher", self.fuzzy_matcher, tuple(FUZZY_MATCHERS))):
             if value not in allowed:
                 raise ValueError(f"{settings_path}: {field} is {value!r}; allowed: {', '.join(allowed)}")
+        self.fuzzy = FUZZY_MATCHERS[self.fuzzy_matcher]
         self._state: PageState | None = None
 
     # -- Env protocol -------------------------------------------------------------------------
@@ -238,7 +242,8 @@ class WebShopEnv:
             asins = self._page_asins(state)
             if mode == "ipr":
                 goal = state.goal
-                return max((mean_reward(p, goal, p["price"]) for p in map(self.store.product, asins)), default=0.0)
+                return max((mean_reward(p, goal, p["price"], fuzzy=self.fuzzy) for p in map(self.store.product, asins)),
+                           default=0.0)
             return max((self._product_score(state, asin, {}) for asin in asins), default=0.0)
         if state.page == "item" or (mode == "best" and state.asin is not None and state.page != "search"):
             return self._product_score(state, state.asin, dict(state.options))
@@ -256,7 +261,7 @@ class WebShopEnv:
 
     def _product_score(self, state: PageState, asin: str, chosen: dict[str, str]) -> float:
         product = self.store.product(asin)
-        return best_reward(product, state.goal, product["price"], chosen)
+        return best_reward(product, state.goal, product["price"], chosen, fuzzy=self.fuzzy)
 
     def _page_asins(self, state: PageState) -> tuple[str, ...]:
         hits = self.search_hits(state.keywords) if state.keywords else ()
@@ -296,6 +301,7 @@ class WebShopEnv:
             return replace(state, page="item")
         if argument == BUY_NOW.lower():
             product = self.store.product(state.asin)
-            reward = purchase_reward(product, state.goal, product["price"], [v for _, v in state.options])
+            reward = purchase_reward(product, state.goal, product["price"], [v for _, v in state.options],
+                                     fuzzy=self.fuzzy)
             return replace(state, page="done", done=True, reward=reward)
         return replace(state, page=argument)  # description | features | reviews

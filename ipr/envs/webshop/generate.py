@@ -54,7 +54,8 @@ def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_pr
                      test_indices: str | None = None, test_fraction: float = 0.2,
                      num_train_tasks: int | None = None, num_test_tasks: int | None = None,
                      results_per_page: int = RESULTS_PER_PAGE, min_expert_reward: float = 0.7,
-                     page_score: str = "ipr", turn_limit_reward: str = "zero") -> dict[str, list[dict]]:
+                     page_score: str = "ipr", turn_limit_reward: str = "zero",
+                     fuzzy_matcher: str = "original") -> dict[str, list[dict]]:
     """Write ``out_dir/catalog.sqlite`` and ``webshop.json``; return ``{"train", "test"}`` trajectory records."""
     out_dir = Path(out_dir)
     settings = {"benchmark": BENCHMARK, "version": GENERATOR_VERSION, "seed": seed, "catalog": catalog,
@@ -62,7 +63,7 @@ def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_pr
                 "test_indices": test_indices, "test_fraction": test_fraction, "num_train_tasks": num_train_tasks,
                 "num_test_tasks": num_test_tasks, "results_per_page": results_per_page,
                 "min_expert_reward": min_expert_reward, "page_score": page_score,
-                "turn_limit_reward": turn_limit_reward}
+                "turn_limit_reward": turn_limit_reward, "fuzzy_matcher": fuzzy_matcher}
     if catalog == "embedded":
         paths = write_embedded_files(out_dir / "source", seed, num_products or 300)
     elif catalog == "real":
@@ -78,7 +79,8 @@ def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_pr
     write_store(out_dir / CATALOG_FILE, _keep_goal_fields(products, set(instructions), goal_products))
     # The environment reads its page rules from here, so every stage that opens the assets agrees.
     (out_dir / SETTINGS_FILE).write_text(json.dumps({"results_per_page": results_per_page, "page_score": page_score,
-                                                     "turn_limit_reward": turn_limit_reward}) + "\n")
+                                                     "turn_limit_reward": turn_limit_reward,
+                                                     "fuzzy_matcher": fuzzy_matcher}) + "\n")
     goals = human_goals(goal_products, instructions, seed, paths["human_goals"])
     splits = _split(goals, seed, test_fraction, {"train": train_indices and Path(train_indices),
                                                  "test": test_indices and Path(test_indices)})

@@ -79,6 +79,59 @@ def token_set_ratio(left, right) -> int:
     return max(_ratio(common, with_a), _ratio(common, with_b), _ratio(with_a, with_b))
 
 
+# IPR's fork pins thefuzz 0.20.0, a wrapper of rapidfuzz: the same deletion of U+0080..U+00FF, then
+# rapidfuzz's default_process (every non-alphanumeric character, the underscore included, becomes a
+# space; lowercase; trim), and an indel-distance ratio instead of difflib's.
+def _process_020(text) -> str:
+    """thefuzz 0.20's ``full_process(text, force_ascii=True)``."""
+    text = (text if isinstance(text, str) else str(text)).translate(_HIGH_LATIN1)
+    # rapidfuzz maps one code point to one (simple case mapping); Python's lower() may give two.
+    return "".join(c.lower()[0] if c.isalnum() else " " for c in text).strip()
+
+
+def _lcs_length(a: str, b: str) -> int:
+    """Length of the longest common subsequence (the indel distance is len(a) + len(b) - 2 * LCS)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = [0] * (len(b) + 1)
+    for char in a:
+        current = [0]
+        for j, other in enumerate(b, 1):
+            current.append(previous[j - 1] + 1 if char == other else max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
+
+
+def _indel_similarity(distance: int, total_length: int) -> float:
+    return 100.0 - 100.0 * distance / total_length if total_length else 100.0
+
+
+@lru_cache(maxsize=1 << 16)
+def token_set_ratio_020(left, right) -> int:
+    """thefuzz 0.20 ``fuzz.token_set_ratio`` (rapidfuzz's): 100 when one token set contains the other
+    and they share a token, else the best indel similarity of the "shared + rest" strings."""
+    tokens_a, tokens_b = set(_process_020(left).split()), set(_process_020(right).split())
+    if not tokens_a or not tokens_b:
+        return 0
+    common = tokens_a & tokens_b
+    only_a, only_b = " ".join(sorted(tokens_a - tokens_b)), " ".join(sorted(tokens_b - tokens_a))
+    if common and (not only_a or not only_b):
+        return 100
+    common_length = len(" ".join(common))
+    separator = 1 if common_length else 0
+    with_a, with_b = common_length + separator + len(only_a), common_length + separator + len(only_b)
+    # "common only_a" vs "common only_b" differ exactly where only_a and only_b differ.
+    best = _indel_similarity(len(only_a) + len(only_b) - 2 * _lcs_length(only_a, only_b), with_a + with_b)
+    if common_length:
+        best = max(best, _indel_similarity(separator + len(only_a), common_length + with_a),
+                   _indel_similarity(separator + len(only_b), common_length + with_b))
+    return int(round(best))
+
+
+FUZZY_MATCHERS = {"original": token_set_ratio, "ipr": token_set_ratio_020}
+FuzzyFn = Callable[[object, object], int]
+
+
 def normalize_color(option):
     """The first COLOR_SET word contained in ``option``, else ``option`` unchanged (a (name, value)
     tuple, as the original passes dict goal options, holds a colour only as a whole element)."""
@@ -88,8 +141,8 @@ def normalize_color(option):
     return option
 
 
-def _fuzzy_match(left: str, right: str) -> bool:
-    return token_set_ratio(left, right) > FUZZY_THRESHOLD
+def _fuzzy_match(left, right, fuzzy: FuzzyFn = token_set_ratio) -> bool:
+    return fuzzy(left, right) > FUZZY_THRESHOLD
 
 
 # -- nouns ---------------------------------------------------------------------------------------
@@ -189,7 +242,7 @@ def type_factor(product: Mapping, goal: Mapping, noun_fn: NounFn = nouns) -> flo
     return factor
 
 
-def attribute_matches(product: Mapping, goal_attributes: Iterable[str]) -> int:
+def attribute_matches(product: Mapping, goal_attributes: Iterable[str], fuzzy: FuzzyFn = token_set_ratio) -> int:
     """Goal attributes matched by a product attribute (fuzzy), else found in title/bullets/description.
 
     The texts are read only for attributes the fuzzy match misses, as the original does; a missing
@@ -198,7 +251,7 @@ def attribute_matches(product: Mapping, goal_attributes: Iterable[str]) -> int:
     """
     count = 0
     for wanted in goal_attributes:
-        if any(_fuzzy_match(have, wanted) for have in product.get("Attributes", ())):
+        if any(_fuzzy_match(have, wanted, fuzzy) for have in product.get("Attributes", ())):
             count += 1
         elif (wanted in str(product.get("Title", "")).lower()
               or wanted in " ".join(product.get("BulletPoints", ())).lower()
@@ -214,10 +267,10 @@ def goal_option_list(goal: Mapping) -> list:
     return list(options.items()) if isinstance(options, Mapping) else list(options)
 
 
-def option_matches(chosen: Iterable[str], goal_options: Iterable[str]) -> int:
+def option_matches(chosen: Iterable[str], goal_options: Iterable, fuzzy: FuzzyFn = token_set_ratio) -> int:
     """Goal options matched (after colour normalisation) by some chosen option value."""
     chosen = [normalize_color(o) for o in chosen]
-    return sum(any(_fuzzy_match(have, normalize_color(wanted)) for have in chosen) for wanted in goal_options)
+    return sum(any(_fuzzy_match(have, normalize_color(wanted), fuzzy) for have in chosen) for wanted in goal_options)
 
 
 @dataclass(frozen=True)
@@ -236,11 +289,11 @@ class RewardParts:
 
 
 def reward_parts(product: Mapping, goal: Mapping, price: float, chosen: Iterable[str],
-                 noun_fn: NounFn = nouns) -> RewardParts:
+                 noun_fn: NounFn = nouns, fuzzy: FuzzyFn = token_set_ratio) -> RewardParts:
     goal_options = goal_option_list(goal)
     return RewardParts(
-        attribute_matches=attribute_matches(product, goal["attributes"]),
-        option_matches=option_matches(chosen, goal_options),
+        attribute_matches=attribute_matches(product, goal["attributes"], fuzzy),
+        option_matches=option_matches(chosen, goal_options, fuzzy),
         price_ok=price <= goal["price_upper"],
         type_factor=type_factor(product, goal, noun_fn),
         num_attributes=len(goal["attributes"]),
@@ -249,12 +302,14 @@ def reward_parts(product: Mapping, goal: Mapping, price: float, chosen: Iterable
 
 
 def purchase_reward(product: Mapping, goal: Mapping, price: float, chosen: Iterable[str],
-                    noun_fn: NounFn = nouns) -> float:
-    """The reward of buying ``product`` at ``price`` with option values ``chosen`` for ``goal``."""
-    return reward_parts(product, goal, price, chosen, noun_fn).total
+                    noun_fn: NounFn = nouns, fuzzy: FuzzyFn = token_set_ratio) -> float:
+    """The reward of buying ``product`` at ``price`` with option values ``chosen`` for ``goal``
+    (``fuzzy``: the original's matcher, or ``FUZZY_MATCHERS["ipr"]``)."""
+    return reward_parts(product, goal, price, chosen, noun_fn, fuzzy).total
 
 
-def best_options(product: Mapping, goal: Mapping, chosen: Mapping[str, str]) -> dict[str, str]:
+def best_options(product: Mapping, goal: Mapping, chosen: Mapping[str, str],
+                 fuzzy: FuzzyFn = token_set_ratio) -> dict[str, str]:
     """Option values (group -> value) that match the most goal options, keeping the ``chosen`` ones.
 
     Groups where no value matches a goal option are left out (choosing them changes nothing).
@@ -265,24 +320,25 @@ def best_options(product: Mapping, goal: Mapping, chosen: Mapping[str, str]) -> 
         if group in chosen:
             candidates.append([(group, chosen[group])])
             continue
-        useful = [(group, v) for v in values if any(_fuzzy_match(normalize_color(v), g) for g in goal_options)]
+        useful = [(group, v) for v in values if any(_fuzzy_match(normalize_color(v), g, fuzzy) for g in goal_options)]
         if useful:
             candidates.append(useful)
     best, best_count = dict(chosen), -1
     for combination in itertools.product(*candidates):
-        count = option_matches([value for _, value in combination], goal_option_list(goal))
+        count = option_matches([value for _, value in combination], goal_option_list(goal), fuzzy)
         if count > best_count:
             best, best_count = dict(combination), count
     return best
 
 
 def best_reward(product: Mapping, goal: Mapping, price: float, chosen: Mapping[str, str],
-                noun_fn: NounFn = nouns) -> float:
+                noun_fn: NounFn = nouns, fuzzy: FuzzyFn = token_set_ratio) -> float:
     """The best reward over the option combinations consistent with ``chosen`` (a page score)."""
-    return purchase_reward(product, goal, price, best_options(product, goal, chosen).values(), noun_fn)
+    return purchase_reward(product, goal, price, best_options(product, goal, chosen, fuzzy).values(), noun_fn, fuzzy)
 
 
-def mean_reward(product: Mapping, goal: Mapping, price: float, noun_fn: NounFn = nouns) -> float:
+def mean_reward(product: Mapping, goal: Mapping, price: float, noun_fn: NounFn = nouns,
+                fuzzy: FuzzyFn = token_set_ratio) -> float:
     """The mean reward over every combination of one value per option group (IPR's score of a product
     on a results page), computed without enumerating the combinations: with each group's value drawn
     uniformly and independently, a goal option is matched with probability one minus the product,
@@ -295,9 +351,9 @@ def mean_reward(product: Mapping, goal: Mapping, price: float, noun_fn: NounFn =
         target = normalize_color(wanted)
         miss = 1.0
         for values in groups:
-            miss *= sum(not _fuzzy_match(v, target) for v in values) / len(values)
+            miss *= sum(not _fuzzy_match(v, target, fuzzy) for v in values) / len(values)
         expected_matches += 1.0 - miss
-    fixed = reward_parts(product, goal, price, [], noun_fn)
+    fixed = reward_parts(product, goal, price, [], noun_fn, fuzzy)
     total = fixed.attribute_matches + expected_matches + int(fixed.price_ok)
     return total / (fixed.num_attributes + fixed.num_options + 1) * fixed.type_factor
 
