@@ -110,7 +110,7 @@ class WebShopEnv:
     def step(self, action: str | None) -> StepResult:
         state = self._require_state()
         if state.done:
-            return StepResult(EPISODE_OVER, state.reward, True, state.reward == 1.0)
+            return StepResult(EPISODE_OVER, state.reward, True, self._success(state))
         state = self._apply(state, action)
         state = replace(state, turns=state.turns + 1)
         if not state.done and state.turns >= self.max_turns:
@@ -119,7 +119,12 @@ class WebShopEnv:
             reward = self._score(state, "ipr") if self.turn_limit_reward == "last_page_score" else 0.0
             state = replace(state, done=True, reward=reward)
         self._state = state
-        return StepResult(self.observation(), state.reward, state.done, state.done and state.reward == 1.0)
+        return StepResult(self.observation(), state.reward, state.done, self._success(state))
+
+    @staticmethod
+    def _success(state: PageState) -> bool:
+        """A purchase with reward 1 (a turn-limit page score is never a success, as in IPR)."""
+        return state.page == "done" and state.reward == 1.0
 
     def snapshot(self) -> PageState:
         return self._require_state()
