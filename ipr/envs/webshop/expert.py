@@ -40,7 +40,7 @@ def run_expert(env: WebShopEnv, goal: dict) -> dict:
         target = goal["asin"] if goal["asin"] in shown else max(
             shown, key=lambda asin: (env.product_score(asin), -shown.index(asin)))
         done = act(f"{target} matches what I need.", f"click[{target}]")
-        chosen = best_options(env.store.product(target), goal, {})
+        chosen = best_options(env.store.product(target), goal, {}, env.fuzzy)
         for value in chosen.values():
             if done:
                 break

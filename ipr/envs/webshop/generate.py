@@ -22,7 +22,7 @@ from ipr.envs.webshop.store import CATALOG_FILE, write_store
 from ipr.records import config_hash, validate
 
 BENCHMARK = "webshop"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the reference-faithful reward, pages and page scores (docs/fidelity/webshop.md)
 EXPERT_MAX_TURNS = 20  # generous: the benchmark's own max_turns applies when agents play
 REAL_FILES = {"products": "items_shuffle_1000.json", "attributes": "items_ins_v2_1000.json",
               "human_goals": "items_human_ins.json"}
@@ -53,14 +53,17 @@ def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_pr
                      data_dir: str | None = None, files: dict | None = None, train_indices: str | None = None,
                      test_indices: str | None = None, test_fraction: float = 0.2,
                      num_train_tasks: int | None = None, num_test_tasks: int | None = None,
-                     results_per_page: int = RESULTS_PER_PAGE, min_expert_reward: float = 0.7) -> dict[str, list[dict]]:
+                     results_per_page: int = RESULTS_PER_PAGE, min_expert_reward: float = 0.7,
+                     page_score: str = "ipr", turn_limit_reward: str = "zero",
+                     fuzzy_matcher: str = "original") -> dict[str, list[dict]]:
     """Write ``out_dir/catalog.sqlite`` and ``webshop.json``; return ``{"train", "test"}`` trajectory records."""
     out_dir = Path(out_dir)
     settings = {"benchmark": BENCHMARK, "version": GENERATOR_VERSION, "seed": seed, "catalog": catalog,
                 "num_products": num_products, "data_dir": data_dir, "files": files, "train_indices": train_indices,
                 "test_indices": test_indices, "test_fraction": test_fraction, "num_train_tasks": num_train_tasks,
                 "num_test_tasks": num_test_tasks, "results_per_page": results_per_page,
-                "min_expert_reward": min_expert_reward}
+                "min_expert_reward": min_expert_reward, "page_score": page_score,
+                "turn_limit_reward": turn_limit_reward, "fuzzy_matcher": fuzzy_matcher}
     if catalog == "embedded":
         paths = write_embedded_files(out_dir / "source", seed, num_products or 300)
     elif catalog == "real":
@@ -74,7 +77,10 @@ def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_pr
     goal_products: list[dict] = []
     products = iter_products(paths["products"], attributes, seed, None if catalog == "embedded" else num_products)
     write_store(out_dir / CATALOG_FILE, _keep_goal_fields(products, set(instructions), goal_products))
-    (out_dir / SETTINGS_FILE).write_text(json.dumps({"results_per_page": results_per_page}) + "\n")
+    # The environment reads its page rules from here, so every stage that opens the assets agrees.
+    (out_dir / SETTINGS_FILE).write_text(json.dumps({"results_per_page": results_per_page, "page_score": page_score,
+                                                     "turn_limit_reward": turn_limit_reward,
+                                                     "fuzzy_matcher": fuzzy_matcher}) + "\n")
     goals = human_goals(goal_products, instructions, seed, paths["human_goals"])
     splits = _split(goals, seed, test_fraction, {"train": train_indices and Path(train_indices),
                                                  "test": test_indices and Path(test_indices)})

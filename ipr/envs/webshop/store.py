@@ -103,6 +103,17 @@ class ProductStore:
             (expression, top_k)).fetchall()
         return tuple(asin for (asin,) in rows)
 
+    def all_asins(self) -> tuple[str, ...]:
+        """Every ASIN in catalog order."""
+        return tuple(asin for (asin,) in self._conn.execute("SELECT asin FROM products ORDER BY rowid"))
+
+    def asins_where(self, field: str, value: str) -> tuple[str, ...]:
+        """ASINs, in catalog order, of the products whose ``field`` equals ``value`` (the original's
+        ``<c>`` and ``<q>`` searches, which return every such product)."""
+        rows = self._conn.execute("SELECT asin FROM products WHERE json_extract(doc, '$.' || ?) = ? ORDER BY rowid",
+                                  (field, value))
+        return tuple(asin for (asin,) in rows)
+
     def __len__(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM products").fetchone()[0]
 
