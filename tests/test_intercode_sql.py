@@ -1,6 +1,6 @@
 """InterCodeSQL on the real data: importer, both backends, sandbox, observation fidelity.
 
-Data: $IPR_INTERCODE_DATA (default /work/shared/data/intercode_sql) with InterCode's
+Data: $IPR_INTERCODE_DATA (default ../shared/data/intercode_sql beside the repository) with InterCode's
 ic_spider_dev.json and ic_spider_dbs.sql; never copied into the repository. The mysql tests start
 their own private MariaDB server (Debian package mariadb-server, see system-packages.txt) once per
 test session and stop it afterwards.
@@ -15,12 +15,13 @@ import pytest
 
 from ipr.envs import generate, make_env
 from ipr.envs.sql.backends import ROW_LIMIT, MysqlBackend, SqliteBackend
-from ipr.envs.sql.env import NO_OUTPUT, SqlEnv, extract_query
+from ipr.envs.sql.env import SqlEnv, extract_query
 from ipr.envs.sql.expert import run_expert
 from ipr.envs.sql.intercode import IntercodeDataError, load_tasks, split_databases
 from ipr.records import validate
 
-DATA = Path(os.environ.get("IPR_INTERCODE_DATA", "/work/shared/data/intercode_sql"))
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("IPR_INTERCODE_DATA", REPO.parent / "shared" / "data" / "intercode_sql"))
 TASKS, DUMP = DATA / "ic_spider_dev.json", DATA / "ic_spider_dbs.sql"
 # Gold queries that are not valid MySQL (they fail on InterCode's MySQL 8 too): a table named with
 # the reserved word SHOW, `COUNT (*)` with a space, a derived table without an alias.
@@ -63,7 +64,7 @@ def mariadb():
 
 @pytest.fixture(scope="session")
 def backends(imported, mariadb):
-    return {"sqlite": SqliteBackend(imported[0] / "dbs"),
+    return {"sqlite": SqliteBackend(imported[0] / "dbs", mysql_semantics=True),
             "mysql": MysqlBackend(mariadb.connection_settings(), mariadb.databases)}
 
 
@@ -79,7 +80,7 @@ def test_import_splits_by_database(imported, tasks):
     assert all(r["reward"] == 1.0 and r["success"] for r in records["train"])  # reward-1.0 experts only
     for record in records["train"][:20] + records["test"][:20]:
         validate(record, "trajectory")
-    assert json.loads((assets / "backend.json").read_text()) == {"backend": "sqlite"}
+    assert json.loads((assets / "backend.json").read_text()) == {"backend": "sqlite", "rules": "intercode"}
 
 
 def test_split_names_and_limits(tasks, tmp_path):
@@ -150,7 +151,7 @@ def test_observation_strings_and_actions(backends):
         env = SqlEnv(Path("."), 10, backend=backend)
         env.reset({"db": "concert_singer", "question": "q", "gold": "SELECT count(*) FROM singer"})
         assert env.step(sql("SELECT count(*) FROM singer\nSELECT 1")).observation == "[(6,)]"  # first line only
-        assert env.step(sql("SELECT Name FROM singer WHERE Name = 'nobody'")).observation == NO_OUTPUT
+        assert env.step(sql("SELECT Name FROM singer WHERE Name = 'nobody'")).observation == "[]"
         env.step(sql("USE world_1"))
         long = env.step(sql("SELECT Name FROM city")).observation
         assert len(long) == 353 and long.endswith("...")
@@ -159,7 +160,7 @@ def test_observation_strings_and_actions(backends):
         assert env.step("submit").reward == 0.0  # the last result was an error
         env.reset({"db": "concert_singer", "question": "q", "gold": "SELECT count(*) FROM singer"})
         env.step(sql("SELECT count(*) FROM singer"))
-        result = env.step("I think I should submit now")  # any "submit" submits
+        result = env.step("submit.")  # an action that starts with submit submits (IPR's one-shot example)
         assert result.done and result.reward == 1.0 and result.success
     assert extract_query("```sql\nSELECT 1\nSELECT 2\n```") == "SELECT 1"
 
@@ -175,7 +176,7 @@ def test_use_switches_database(backends):
     for backend in backends.values():
         env = SqlEnv(Path("."), 10, backend=backend)
         env.reset({"db": "concert_singer", "question": "q", "gold": "SELECT 1"})
-        assert env.step(sql("USE world_1")).observation == NO_OUTPUT
+        assert env.step(sql("USE world_1")).observation == "None"  # InterCode: no result set
         assert env.step(sql("SELECT count(*) FROM country")).observation == "[(239,)]"
         assert env.step(sql("USE no_such_db")).observation == "Error executing query: Unknown database 'no_such_db'"
 
@@ -257,7 +258,8 @@ def test_import_on_a_private_mariadb(tmp_path):
         pytest.skip("MariaDB is not installed (apt-get install mariadb-server; see system-packages.txt)")
     records = generate("intercode_sql", tmp_path / "assets", 0, source={"tasks": str(TASKS), "dump": str(DUMP)},
                        backend="mysql", num_train_tasks=3, num_test_tasks=2)
-    assert json.loads((tmp_path / "assets" / "backend.json").read_text()) == {"backend": "mysql", "server": "private"}
+    assert json.loads((tmp_path / "assets" / "backend.json").read_text()) == {
+        "backend": "mysql", "rules": "intercode", "server": "private"}
     assert (len(records["train"]), len(records["test"])) == (3, 2)
     assert all(r["reward"] == 1.0 for r in records["train"])
     env = make_env("intercode_sql", tmp_path / "assets", 10)

@@ -22,7 +22,7 @@ def bench(tmp_path_factory):
 
 @pytest.fixture()
 def env(bench):
-    return SqlEnv(bench[0], max_turns=10)
+    return SqlEnv(bench[0], max_turns=10, rules="embedded")
 
 
 def _task(bench, template="singer_count_country", split="train"):
@@ -105,7 +105,7 @@ def test_invalid_action(bench, env):
 
 
 def test_max_turns(bench):
-    env = SqlEnv(bench[0], max_turns=3)
+    env = SqlEnv(bench[0], max_turns=3, rules="embedded")
     task = _task(bench)
     env.reset(task)
     assert not env.step(sql(task["gold"])).done
@@ -150,17 +150,17 @@ def test_row_limit(bench, env):
 def test_snapshot_restore_matches_replay(bench):
     task = _task(bench, "concerts_at_stadium")
     actions = [a for _, a in expert_actions(task)]
-    env = SqlEnv(bench[0], max_turns=10)
+    env = SqlEnv(bench[0], max_turns=10, rules="embedded")
     env.reset(task)
     env.step(actions[0])
     snap = env.snapshot()
     branch = [env.step(a) for a in actions[1:]]
-    other = SqlEnv(bench[0], max_turns=10)
+    other = SqlEnv(bench[0], max_turns=10, rules="embedded")
     other.reset(_task(bench, "books_by_author"))
     other.step(sql("SELECT 1"))
     other.restore(snap)
     restored = [other.step(a) for a in actions[1:]]
-    replay_env = SqlEnv(bench[0], max_turns=10)
+    replay_env = SqlEnv(bench[0], max_turns=10, rules="embedded")
     replay_env.reset(task)
     replay = [replay_env.step(a) for a in actions]
     assert restored == branch == replay[1:]
@@ -173,7 +173,7 @@ def test_snapshot_restore_matches_replay(bench):
 
 
 def test_expert_gets_full_reward_everywhere(bench):
-    env = SqlEnv(bench[0], max_turns=10)
+    env = SqlEnv(bench[0], max_turns=10, rules="embedded")
     for split in ("train", "test"):
         for record in bench[1][split]:
             validate(record, "trajectory")

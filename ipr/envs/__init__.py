@@ -69,7 +69,7 @@ def make_env(env_name: str, assets_dir: str | Path, max_turns: int) -> Env:
         return make_intercode_env(Path(assets_dir), max_turns)
     from ipr.envs.sql.env import SqlEnv
 
-    return SqlEnv(Path(assets_dir), max_turns)
+    return SqlEnv(Path(assets_dir), max_turns, rules="embedded")  # the conventions its data was made with
 
 
 def header(env_name: str) -> str:

@@ -440,7 +440,7 @@ def generate_benchmark(out_dir: Path, seed: int, train_per_template: int, test_p
         finally:
             conn.close()
 
-    env = SqlEnv(out_dir, max_turns=10)
+    env = SqlEnv(out_dir, max_turns=10, rules="embedded")
     records: dict[str, list[dict]] = {}
     for split in ("train", "test"):
         order = list(tasks[split])

@@ -13,6 +13,12 @@ backend the environment uses:
 * ``{"backend": "mysql", "server": "existing", "mysql": {host, port | socket, user, password}}``: a
   server that already holds the dump (e.g. on a cluster); the user should be read-only.
 
+``backend.json`` also names the episode rules (``"rules"``: ``intercode``, the default, or ``ipr``,
+IPR's fork; see :mod:`ipr.envs.sql.env`) and, for mysql, an optional session ``sql_mode``.
+The sqlite backend answers with MySQL's functions, error texts and result types
+(:mod:`ipr.envs.sql.mysql_compat`). A task whose gold query fails on the backend is kept (InterCode
+scores it against no rows) and counted in ``split.json`` (``gold_fails``).
+
 Train/test are split by database (no test database is seen in training); ``assets/split.json``
 records the split. The paper's train split (Spider-train databases) is not public, so this is a
 deviation: both splits here come from Spider-dev.
@@ -30,12 +36,12 @@ from pathlib import Path
 
 from ipr.envs.sql.backends import MysqlBackend, QueryError, SqliteBackend
 from ipr.envs.sql.dump import convert_dump
-from ipr.envs.sql.env import SqlEnv
+from ipr.envs.sql.env import RULES, SqlEnv
 from ipr.envs.sql.expert import run_expert
 from ipr.records import InputError, config_hash, validate
 
 BENCHMARK = "intercode_sql"
-IMPORTER_VERSION = 1
+IMPORTER_VERSION = 2  # 2: InterCode's episode rules, MySQL semantics on sqlite, no task dropped
 UPSTREAM = "https://raw.githubusercontent.com/princeton-nlp/intercode/master/data/sql/spider"
 DEFAULT_SOURCE = {"tasks": f"{UPSTREAM}/ic_spider_dev.json", "dump": f"{UPSTREAM}/ic_spider_dbs.sql"}
 TASK_FIELDS = ("db", "query", "gold", "hardness")
@@ -138,31 +144,37 @@ def make_backend(assets_dir: str | Path):
     assets_dir = Path(assets_dir)
     spec = json.loads((assets_dir / "backend.json").read_text())
     if spec["backend"] == "sqlite":
-        return SqliteBackend(assets_dir / "dbs")
+        return SqliteBackend(assets_dir / "dbs", mysql_semantics=True)
     key = (os.getpid(), str(assets_dir.resolve()), json.dumps(spec, sort_keys=True))
     if key not in _MYSQL_BACKENDS:
+        mode = {"sql_mode": spec["sql_mode"]} if spec.get("sql_mode") is not None else {}
         if spec.get("server") == "existing":
-            _MYSQL_BACKENDS[key] = MysqlBackend(spec["mysql"])
+            _MYSQL_BACKENDS[key] = MysqlBackend({**spec["mysql"], **mode})
         else:
             server = _private_server(assets_dir / DUMP_FILE)
-            _MYSQL_BACKENDS[key] = MysqlBackend(server.connection_settings(), server.databases)
+            _MYSQL_BACKENDS[key] = MysqlBackend({**server.connection_settings(), **mode}, server.databases)
     return _MYSQL_BACKENDS[key]
 
 
 def make_intercode_env(assets_dir: str | Path, max_turns: int) -> SqlEnv:
-    return SqlEnv(Path(assets_dir), max_turns, backend=make_backend(assets_dir))
+    spec = json.loads((Path(assets_dir) / "backend.json").read_text())
+    return SqlEnv(Path(assets_dir), max_turns, backend=make_backend(assets_dir), rules=spec.get("rules", "intercode"))
 
 
 # -- import --------------------------------------------------------------------------------
 def generate_intercode(out_dir: Path, seed: int, source: dict | None = None, backend: str = "sqlite",
                        mysql: dict | None = None, test_fraction: float = 0.2, test_databases: list | None = None,
                        num_train_tasks: int | None = None, num_test_tasks: int | None = None,
-                       max_turns: int = 10) -> dict[str, list[dict]]:
+                       max_turns: int = 10, rules: str = "intercode", sql_mode: str | None = None) -> dict[str, list[dict]]:
     """Import InterCodeSQL into ``out_dir`` (the assets dir); return ``{"train": [...], "test": [...]}``.
 
     Train records keep only expert trajectories with reward 1.0 (as the paper keeps only reward-1.0
-    SQL experts); test records keep every task of the test databases (the expert's run is stored too).
+    SQL experts); test records keep every task of the test databases (the expert's run is stored too),
+    including those whose gold query fails on the backend (InterCode keeps and scores them; their
+    count is in ``split.json``).
     """
+    if rules not in RULES or rules == "embedded":
+        raise IntercodeDataError(f"generate.rules: {rules!r} is not one of intercode, ipr")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     source = {**DEFAULT_SOURCE, **(source or {})}
@@ -177,13 +189,16 @@ def generate_intercode(out_dir: Path, seed: int, source: dict | None = None, bac
     missing = sorted({t["db"] for t in tasks if t["db"].lower() not in databases})
     if missing:
         raise IntercodeDataError(f"{tasks_path}: tasks use database(s) not in {dump_path}: {', '.join(missing)}")
-    spec = {"backend": backend}
+    spec = {"backend": backend, "rules": rules}
     if backend == "mysql":
         spec.update({"server": "existing", "mysql": mysql} if mysql else {"server": "private"})
+        if sql_mode is not None:
+            spec["sql_mode"] = sql_mode
     (out_dir / "backend.json").write_text(json.dumps(spec, indent=1) + "\n")
     split = split_databases(tasks, seed, test_fraction, test_databases)
     settings = {"benchmark": BENCHMARK, "version": IMPORTER_VERSION, "seed": seed, "backend": backend,
-                "split": split, "num_train_tasks": num_train_tasks, "num_test_tasks": num_test_tasks}
+                "split": split, "num_train_tasks": num_train_tasks, "num_test_tasks": num_test_tasks,
+                "rules": rules, "sql_mode": sql_mode}
     chash = config_hash(settings)
 
     env = make_intercode_env(out_dir, max_turns)
@@ -196,11 +211,11 @@ def generate_intercode(out_dir: Path, seed: int, source: dict | None = None, bac
         for task in chosen:
             if limit is not None and len(records[name]) >= limit:
                 break
-            try:
-                played = run_expert(env, task)
-            except QueryError as error:  # the gold query itself fails on this backend (invalid MySQL)
+            try:  # a gold query that fails on this backend (not valid MySQL) is kept and counted
+                env.backend.execute(task["db"], task["gold"])
+            except QueryError as error:
                 broken.append({"source_index": task["source_index"], "error": str(error)})
-                continue
+            played = run_expert(env, task)
             if name == "train" and played["reward"] != 1.0:
                 dropped += 1
                 continue
@@ -210,6 +225,6 @@ def generate_intercode(out_dir: Path, seed: int, source: dict | None = None, bac
                 "messages": played["messages"], "reward": played["reward"], "success": played["success"],
                 "steps": played["steps"], "config_hash": chash}, "trajectory"))
         stats[name] = {"databases": split[name], "tasks": len(records[name]), "expert_dropped": dropped,
-                       "gold_fails": broken}
+                       "gold_fails_count": len(broken), "gold_fails": broken}
     (out_dir / "split.json").write_text(json.dumps({**stats, "seed": seed, "test_fraction": test_fraction}, indent=1) + "\n")
     return records

@@ -77,6 +77,10 @@ class MariaDBServer:
             [_binary("mariadbd", "mysqld"), "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
              "--skip-networking", "--lower-case-table-names=1", f"--tmpdir={tmpdir}", f"--pid-file={self.workdir / 'mysqld.pid'}",
              f"--log-error={self.workdir / 'error.log'}", "--innodb-buffer-pool-size=64M", "--skip-log-bin",
+             # Plans, and so the rows kept under ORDER BY ... LIMIT ties, follow the table statistics:
+             # computed once from every page (ANALYZE in load_dump), never re-sampled in the background.
+             "--innodb-stats-auto-recalc=OFF", "--innodb-stats-persistent-sample-pages=1000000",
+             "--innodb-stats-transient-sample-pages=1000000",
              "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci", *user],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_healthy(timeout_s)
@@ -137,7 +141,9 @@ class MariaDBServer:
 
     def _analyze(self) -> None:
         """Settle the optimizer statistics now: InnoDB recomputes them in the background after a bulk
-        load, and a plan that changes mid-run breaks ties differently (the same query, other rows)."""
+        load, and a plan that changes mid-run breaks ties differently (the same query, other rows).
+        FLUSH TABLES afterwards: without it the first run of a query after loading kept other tie rows
+        than every later run (tasks 50, 100, 129 of ic_spider_dev)."""
         conn = self.admin()
         try:
             with conn.cursor() as cur:
@@ -147,6 +153,7 @@ class MariaDBServer:
                     if tables:
                         cur.execute(f"ANALYZE TABLE {', '.join(tables)}")
                         cur.fetchall()
+                cur.execute("FLUSH TABLES")
         finally:
             conn.close()
 
