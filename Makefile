@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 VLLM_VENV ?= .venv-vllm
 ALFWORLD_VENV ?= .venv-alfworld
 
-.PHONY: install install-vllm install-alfworld system run test lint
+.PHONY: install install-vllm install-alfworld system run test test-fast lint
 install: $(VENV)/.installed
 install-vllm: $(VLLM_VENV)/.installed
 install-alfworld: $(ALFWORLD_VENV)/.installed
@@ -62,8 +62,13 @@ $(ALFWORLD_VENV)/.installed: requirements-alfworld.txt
 run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
 	$(ACTIVATE) && snakemake --profile profiles/local
 
-test: install install-vllm install-alfworld system  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
-	$(ACTIVATE) && python -m pytest
+# Tiers: tests/unit (no model, no subprocess), tests/integration (tiny models), tests/workflow (dry
+# runs, lint), tests/e2e (whole runs, DeepSpeed, vLLM, Slurm, MariaDB, the real ALFWorld engine).
+test: install install-vllm install-alfworld system  ## every tier; what CI runs
+	$(ACTIVATE) && python -m pytest --durations=25
+
+test-fast: install  ## the unit and workflow tiers, for the edit loop
+	$(ACTIVATE) && python -m pytest tests/unit tests/workflow --durations=10
 
 lint: install
 	$(ACTIVATE) && snakemake --lint && snakefmt --check .

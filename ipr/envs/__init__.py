@@ -78,7 +78,7 @@ def header(env_name: str) -> str:
     Both SQL families share one: the example's query and observation are the same on SQLite and on
     MySQL (an integer COUNT), so it holds for every backend. ALFWorld's example is the expert's run
     on a fixed tiny game, so its observations are the simulator's own; the real games share it, as
-    the simulator answers those actions as the real engine does (tests/test_alfworld_engine.py).
+    the simulator answers those actions as the real engine does (tests/e2e/test_alfworld_engine.py).
     """
     _check(env_name)
     if env_name in ("alfworld", "alfworld_real"):

@@ -401,7 +401,7 @@ def test_eval_summary_names_the_noun_extractor(tmp_path):
               "steps": 3, "config_hash": "h"}
     shard = tmp_path / "0.jsonl"
     shard.write_text(json.dumps(record) + "\n")
-    script = Path(__file__).resolve().parents[1] / "scripts" / "gather_eval.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gather_eval.py"
     subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "all.jsonl"), "--summary",
                     str(tmp_path / "summary.json"), str(shard)], check=True, capture_output=True)
     summary = json.loads((tmp_path / "summary.json").read_text())

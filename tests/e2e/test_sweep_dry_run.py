@@ -2,7 +2,7 @@
 
 tests/configs/sweep.yaml: 3 benchmarks x 4 base models x 4 IPR iterations, 64 shards per sharded
 stage. `snakemake --profile profiles/slurm -n` needs no scheduler (a dry run never starts the
-executor), so this runs without the tests/slurm/ cluster.
+executor), so this runs without the tests/e2e/slurm/ cluster.
 """
 
 import resource
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SWEEP = ROOT / "tests/configs/sweep.yaml"
 # Speed is not asserted here (no timed assertions in tests); the test prints the wall and CPU time,
 # and the README gives the measured figures. Nearly all of it is Snakemake's own per-job work.

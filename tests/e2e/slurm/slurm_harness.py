@@ -1,7 +1,7 @@
 """Harness of the Slurm tests: a live single-node Slurm (started once, stopped at the end, even on
 failure), snakemake runs whose jobs get everything they need, and the scheduler's job records.
 
-tests/slurm/cluster.sh does the work: it needs root and the Debian packages in system-packages.txt
+tests/e2e/slurm/cluster.sh does the work: it needs root and the Debian packages in system-packages.txt
 (`make system`). Without them the tests fail with that message instead of hanging; run
 `pytest -m "not slurm"` to leave them out on a machine where that is not possible.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CLUSTER = ROOT / "tests/slurm/cluster.sh"
+ROOT = Path(__file__).resolve().parents[3]
+CLUSTER = ROOT / "tests/e2e/slurm/cluster.sh"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 # Polling interval for this CI cluster (the profile's 20 s suits a real one); the cluster's MinJobAge
 # (3600 s) is far above the 3 x interval that squeue polling needs.
@@ -88,9 +88,9 @@ def cluster(action: str, timeout: float = 120) -> None:
     try:
         proc = subprocess.run(["bash", str(CLUSTER), action], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"tests/slurm/cluster.sh {action} did not finish within {timeout} s")
+        pytest.fail(f"tests/e2e/slurm/cluster.sh {action} did not finish within {timeout} s")
     if proc.returncode != 0:
-        pytest.fail(f"tests/slurm/cluster.sh {action} failed:\n{proc.stdout}{proc.stderr}", pytrace=False)
+        pytest.fail(f"tests/e2e/slurm/cluster.sh {action} failed:\n{proc.stdout}{proc.stderr}", pytrace=False)
 
 
 def slurm_cluster():

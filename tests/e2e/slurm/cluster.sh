@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# A throw-away single-node Slurm cluster on this machine for the Slurm tests (tests/slurm/).
+# A throw-away single-node Slurm cluster on this machine for the Slurm tests (tests/e2e/slurm/).
 #
-#   tests/slurm/cluster.sh start   # as root: munged + slurmctld + slurmd, fake A100s, partitions cpu + gpu
-#   tests/slurm/cluster.sh stop    # cancel every job, stop the three daemons (by pid file), keep nothing
+#   tests/e2e/slurm/cluster.sh start   # as root: munged + slurmctld + slurmd, fake A100s, partitions cpu + gpu
+#   tests/e2e/slurm/cluster.sh stop    # cancel every job, stop the three daemons (by pid file), keep nothing
 #
 # Facts this relies on (Debian 12, Slurm 22.05, no systemd, no cgroups):
 # - No slurmdbd: accounting_storage/none, so `sacct` does not work. The profile polls with squeue, which
@@ -66,7 +66,7 @@ start() {
   done
   echo "$gres" > "$CONF/gres.conf"
   cat > "$CONF/slurm.conf" <<CONF
-# Written by tests/slurm/cluster.sh for the Slurm tests; removed by 'cluster.sh stop'.
+# Written by tests/e2e/slurm/cluster.sh for the Slurm tests; removed by 'cluster.sh stop'.
 ClusterName=ipr-test
 SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=slurm

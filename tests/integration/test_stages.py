@@ -17,7 +17,7 @@ from ipr.training.tiny_model import build_tiny_model
 
 from _training_fixtures import CHATML
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK = {"env": "sql_embedded", "max_turns": 5, "tau_step": 0.1, "tau_outcome": 0.1, "explore_tasks": 3}
 MODEL = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 1,
          "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 2048}

@@ -127,7 +127,7 @@ def test_step_accuracy_script_reads_shared_exploration(tmp_path):
         (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in records))
     settings = {"seed": 0, "step_accuracy": {"num_samples": [1, 2], "draws": 3},
                 "benchmark": {"env": "webshop", "max_turns": 10, "tau_step": 0.01, "name": "webshop"}}
-    script = Path(__file__).resolve().parents[1] / "scripts" / "step_accuracy.py"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "step_accuracy.py"
     result = subprocess.run(
         [sys.executable, str(script), "--settings", json.dumps(settings), "--benchmark", "webshop",
          "--tasks", str(tmp_path / "train.jsonl"), "--assets", str(tmp_path / "data"),
@@ -286,7 +286,7 @@ def _dry_run(tmp_path, config_text):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     tmp_path.mkdir(parents=True, exist_ok=True)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(config_text)
@@ -299,7 +299,7 @@ def _dry_run(tmp_path, config_text):
 def test_dag_of_the_step_reward_configuration(tmp_path):
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "config" / "webshop_step_rewards.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "config" / "webshop_step_rewards.yaml").read_text()
     run = _dry_run(tmp_path, text)
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout + run.stderr
@@ -321,7 +321,7 @@ def test_rm_method_without_reward_model_section_is_one_clear_error(tmp_path):
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "config" / "webshop_step_rewards.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "config" / "webshop_step_rewards.yaml").read_text()
     text = re.sub(r"reward_model: \{.*?\}\n", "", text, flags=re.S)
     run = _dry_run(tmp_path, text)
     assert run.returncode != 0

@@ -22,7 +22,7 @@ from ipr.training.tiny_model import build_tiny_model
 
 from _training_fixtures import CHATML
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENGINE_PYTHON = ROOT / ".venv-alfworld/bin/python"
 BENCHMARK = {"env": "alfworld_real", "max_turns": 20}
 SOURCES = {"train": "train", "test_seen": "valid_seen", "test_unseen": "valid_unseen"}

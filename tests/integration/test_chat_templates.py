@@ -22,7 +22,7 @@ from ipr.agent.backends import Request, Sampling, TransformersBackend
 from ipr.training.templates import TEMPLATE_NAMES, TEMPLATE_TOKENS, TemplateTokens, load_template, turn_end_token
 from ipr.training.tiny_model import build_tiny_model, train_tokenizer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def assistant_span(name: str, content: str) -> str:
