@@ -3,13 +3,13 @@ rule prepare_data:
         code=stage_script("prepare_data.py"),
         sources=data_sources,
     output:
-        train="results/{benchmark}/data/train.jsonl",
-        test="results/{benchmark}/data/test.jsonl",
-        assets=directory("results/{benchmark}/data/assets"),
+        train=layout.TRAIN,
+        test=layout.TEST,
+        assets=directory(layout.ASSETS),
     log:
-        "logs/{benchmark}/prepare_data.log",
+        layout.log("prepare_data"),
     benchmark:
-        "benchmarks/{benchmark}/prepare_data.tsv"
+        layout.benchmark("prepare_data")
     conda:
         "../envs/ipr.yaml"
     params:
@@ -24,13 +24,13 @@ rule prepare_data:
 rule select_split:
     input:
         code=stage_script("select_split.py"),
-        tasks="results/{benchmark}/data/test.jsonl",
+        tasks=layout.TEST,
     output:
-        tasks="results/{benchmark}/data/{split}.jsonl",
+        tasks=layout.DATA,
     log:
-        "logs/{benchmark}/select_split_{split}.log",
+        layout.log("select_split"),
     benchmark:
-        "benchmarks/{benchmark}/select_split_{split}.tsv"
+        layout.benchmark("select_split")
     wildcard_constraints:
         split="test_[a-z]+",
     conda:

@@ -4,15 +4,15 @@
 rule evaluate:
     input:
         code=stage_script("evaluate.py"),
-        policy="results/{benchmark}/{model}/{run}/policy",
+        policy=layout.RUN_POLICY,
         tasks=eval_tasks,
-        assets="results/{benchmark}/data/assets",
+        assets=layout.ASSETS,
     output:
-        eval="results/{benchmark}/{model}/{run}/eval/{split}/{shard}.jsonl",
+        eval=layout.EVAL_SHARD,
     log:
-        "logs/{benchmark}/{model}/{run}/eval/{split}/{shard}.log",
+        layout.log("evaluate"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{run}/eval/{split}/{shard}.tsv"
+        layout.benchmark("evaluate")
     conda:
         "../envs/ipr.yaml"
     resources:
@@ -33,12 +33,12 @@ rule gather_eval:
         code=stage_script("gather_eval.py"),
         shards=eval_shards,
     output:
-        eval="results/{benchmark}/{model}/{run}/eval/{split}.jsonl",
-        summary="results/{benchmark}/{model}/{run}/eval/{split}.summary.json",
+        eval=layout.EVAL,
+        summary=layout.EVAL_SUMMARY,
     log:
-        "logs/{benchmark}/{model}/{run}/eval/gather_{split}.log",
+        layout.log("gather_eval"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{run}/eval/gather_{split}.tsv"
+        layout.benchmark("gather_eval")
     conda:
         "../envs/ipr.yaml"
     shell:
@@ -50,15 +50,15 @@ rule gather_eval:
 rule score_eval:
     input:
         code=stage_script("score_expert.py"),
-        scorer="results/{benchmark}/{model}/sft/policy",
-        trajectories="results/{benchmark}/{model}/{run}/eval/{split}.jsonl",
-        assets="results/{benchmark}/data/assets",
+        scorer=layout.SFT_POLICY,
+        trajectories=layout.EVAL,
+        assets=layout.ASSETS,
     output:
-        scores="results/{benchmark}/{model}/{run}/eval/{split}.step_rewards.jsonl",
+        scores=layout.EVAL_STEP_REWARDS,
     log:
-        "logs/{benchmark}/{model}/{run}/eval/score_eval_{split}.log",
+        layout.log("score_eval"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{run}/eval/score_eval_{split}.tsv"
+        layout.benchmark("score_eval")
     conda:
         "../envs/ipr.yaml"
     resources:

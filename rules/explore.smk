@@ -3,14 +3,14 @@ rule explore:
     input:
         code=stage_script("explore.py"),
         policy=policy_for,
-        tasks="results/{benchmark}/data/train.jsonl",
-        assets="results/{benchmark}/data/assets",
+        tasks=layout.TRAIN,
+        assets=layout.ASSETS,
     output:
-        explore="results/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.jsonl",
+        explore=layout.EXPLORE,
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.log",
+        layout.log("explore"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.tsv"
+        layout.benchmark("explore")
     conda:
         "../envs/ipr.yaml"
     resources:

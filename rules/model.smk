@@ -4,11 +4,11 @@ rule build_model:
         corpus=corpus_files,
         template=model_chat_template,
     output:
-        model=directory("results/models/{model}"),
+        model=directory(layout.MODEL),
     log:
-        "logs/models/{model}/build_model.log",
+        layout.log("build_model"),
     benchmark:
-        "benchmarks/models/{model}/build_model.tsv"
+        layout.benchmark("build_model")
     wildcard_constraints:
         model=alternation(BUILT_MODELS),
     conda:
@@ -26,11 +26,11 @@ rule link_model:
         code=stage_script("link_model.py"),
         template=model_chat_template,
     output:
-        model=directory("results/models/{model}"),
+        model=directory(layout.MODEL),
     log:
-        "logs/models/{model}/link_model.log",
+        layout.log("link_model"),
     benchmark:
-        "benchmarks/models/{model}/link_model.tsv"
+        layout.benchmark("link_model")
     wildcard_constraints:
         model=alternation(LINKED_MODELS),
     conda:

@@ -12,22 +12,22 @@ rule report:
         step_rewards=report_step_rewards,
         library=REPORT_LIBRARY,
     output:
-        md=report("results/tables/main.md", category="Tables", labels={"table": "main"}),
-        csv="results/tables/main.csv",
+        md=report(layout.MAIN_MD, category="Tables", labels={"table": "main"}),
+        csv=layout.MAIN_CSV,
         rewards=report(
-            "results/figures/rewards.png",
+            layout.REWARDS_FIGURE,
             category="Figures",
             labels={"figure": "reward per iteration"},
         ),
         figure4=report(
-            "results/figures/figure4.png",
+            layout.FIGURE4,
             caption="../report/figure4.rst",
             category="Figures",
             labels={"figure": "Figure 4: step rewards"},
         ),
         tables=[
             report(
-                f"results/tables/{table}.{ext}",
+                layout.TABLE.format(table=table, ext=ext),
                 caption=f"../report/{table}.rst",
                 category="Tables",
                 subcategory=ext,
@@ -37,14 +37,14 @@ rule report:
             for ext in ["md", "csv", "tex"]
         ],
         config=report(
-            "results/tables/config.yaml",
+            layout.CONFIG_AS_RUN,
             category="Configuration",
             labels={"file": "config (as run)"},
         ),
     log:
-        "logs/report.log",
+        layout.log("report"),
     benchmark:
-        "benchmarks/report.tsv"
+        layout.benchmark("report")
     conda:
         "../envs/ipr.yaml"
     params:

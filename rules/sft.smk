@@ -2,13 +2,13 @@ rule sft:
     input:
         code=stage_script("sft.py"),
         model=base_model_dir,
-        train="results/{benchmark}/data/train.jsonl",
+        train=layout.TRAIN,
     output:
-        policy=directory("results/{benchmark}/{model}/sft/policy"),
+        policy=directory(layout.SFT_POLICY),
     log:
-        "logs/{benchmark}/{model}/sft/sft.log",
+        layout.log("sft"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/sft/sft.tsv"
+        layout.benchmark("sft")
     conda:
         "../envs/ipr.yaml"
     threads: 2

@@ -3,13 +3,13 @@ rule reference_logps:
     input:
         code=stage_script("reference_logps.py"),
         reference=reference_for,
-        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
+        pairs=layout.PAIRS,
     output:
-        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.reference.jsonl",
+        pairs=layout.PAIRS_REFERENCE,
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/reference_logps.log",
+        layout.log("reference_logps"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/reference_logps.tsv"
+        layout.benchmark("reference_logps")
     conda:
         "../envs/ipr.yaml"
     threads: 2
@@ -28,13 +28,13 @@ rule train:
     input:
         code=stage_script("train_mixed.py"),
         policy=policy_for,
-        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.reference.jsonl",
+        pairs=layout.PAIRS_REFERENCE,
     output:
-        policy=directory("results/{benchmark}/{model}/{method}/iter{iter}/policy"),
+        policy=directory(layout.ITER_POLICY),
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/train.log",
+        layout.log("train"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/train.tsv"
+        layout.benchmark("train")
     wildcard_constraints:
         method=alternation(MIXED_METHODS),
     conda:
@@ -57,14 +57,14 @@ rule rft:
     input:
         code=stage_script("sft.py"),
         model=base_model_dir,
-        train="results/{benchmark}/data/train.jsonl",
+        train=layout.TRAIN,
         explore=explore_shards,
     output:
-        policy=directory("results/{benchmark}/{model}/{method}/iter{iter}/policy"),
+        policy=directory(layout.ITER_POLICY),
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/rft.log",
+        layout.log("rft"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/rft.tsv"
+        layout.benchmark("rft")
     wildcard_constraints:
         method=alternation(RFT_METHODS),
     conda:
