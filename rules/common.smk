@@ -14,6 +14,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from ipr.workflow import layout
+from ipr.workflow.code import library_digest, shell_prefix
 from ipr.workflow.plan import PAPER_TABLES, Plan, PlanError, dump
 
 
@@ -76,12 +77,14 @@ def stage_script(name):
     return str(Path(workflow.basedir) / "scripts" / name)
 
 
-def library_code(*modules):
-    """Library modules (ipr/<module>) by absolute path: inputs of the rules that use them."""
-    return [str(Path(workflow.basedir) / "ipr" / m) for m in modules]
+def library_code(*scripts):
+    """Digest of the ipr modules stage scripts import, directly or not: a rule's params, so an edit
+    of one reruns the rule (ipr.workflow.code)."""
+    return library_digest([stage_script(s) for s in scripts], workflow.basedir)
 
 
-REPORT_LIBRARY = library_code("report.py", "tables.py")
+# Jobs import the ipr of this checkout in any environment (conda, venv, Slurm node).
+shell.prefix(shell_prefix(workflow.basedir).replace("{", "{{").replace("}", "}}"))
 
 
 def score_script_name(w):
@@ -106,10 +109,13 @@ score_explore_shard = forward(
 )
 score_shards = forward("score_shards", "benchmark", "model", "method", "iter")
 pair_expert_scores = forward("pair_expert_scores", "benchmark", "model", "method")
-score_expert_shards = forward("expert_score_shards", "benchmark", "model")
+# Static lists with the rule's wildcards left in: no function for Snakemake to call per job.
+score_expert_shards = expand(
+    layout.EXPERT_SCORES_SHARD, shard=PLAN.shard_ids("score"), allow_missing=True
+)
+eval_shards = expand(layout.EVAL_SHARD, shard=PLAN.shard_ids("evaluate"), allow_missing=True)
+eval_tasks = layout.DATA
 score_scorer = forward("score_scorer", "benchmark", "model", "method")
-eval_shards = forward("eval_shards", "benchmark", "model", "run", "split")
-eval_tasks = forward("data_file", "benchmark", "split")
 step_reward_score_files = forward("step_reward_score_files", "benchmark")
 step_accuracy_inputs = forward("step_accuracy_inputs", "benchmark")
 step_accuracy_scorers = forward("step_accuracy_scorers", "benchmark")

@@ -11,10 +11,11 @@ rule prepare_data:
     benchmark:
         layout.benchmark("prepare_data")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         out_dir=parent_dir,
         settings=settings_for("prepare_data"),
+        library=library_code("prepare_data.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark}"
         " --settings '{params.settings}' --out-dir {params.out_dir} > {log} 2>&1"
@@ -34,7 +35,9 @@ rule select_split:
     wildcard_constraints:
         split="test_[a-z]+",
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("select_split.py"),
     shell:
         "python {input.code} --tasks {input.tasks} --split {wildcards.split}"
         " --out {output.tasks} > {log} 2>&1"

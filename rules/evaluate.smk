@@ -14,13 +14,14 @@ rule evaluate:
     benchmark:
         layout.benchmark("evaluate")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("evaluate"),
     params:
         python=config["evaluate"]["python"],
         num_shards=num_shards("evaluate"),
         settings=settings_for("evaluate"),
+        library=library_code("evaluate.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --policy {input.policy}"
         " --tasks {input.tasks} --assets {input.assets}"
@@ -40,7 +41,9 @@ rule gather_eval:
     benchmark:
         layout.benchmark("gather_eval")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("gather_eval.py"),
     shell:
         "python {input.code} --out {output.eval} --summary {output.summary}"
         " {input.shards} > {log} 2>&1"
@@ -60,13 +63,14 @@ rule score_eval:
     benchmark:
         layout.benchmark("score_eval")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score"),
     params:
         python=config["score"]["python"],
         tasks=config["report"]["step_rewards"]["tasks"],
         settings=settings_for("score_eval"),
+        library=library_code("score_expert.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.trajectories} --assets {input.assets} --max-tasks {params.tasks}"

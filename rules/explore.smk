@@ -12,13 +12,14 @@ rule explore:
     benchmark:
         layout.benchmark("explore")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("explore"),
     params:
         python=config["explore"]["python"],
         num_shards=num_shards("explore"),
         settings=settings_for("explore"),
+        library=library_code("explore.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --policy {input.policy}"
         " --tasks {input.tasks} --assets {input.assets}"

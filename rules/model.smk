@@ -12,10 +12,11 @@ rule build_model:
     wildcard_constraints:
         model=alternation(BUILT_MODELS),
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     params:
         settings=settings_for("build_model"),
+        library=library_code("build_model.py"),
     shell:
         "python {input.code} --model {wildcards.model} --settings '{params.settings}'"
         " --corpus {input.corpus} --chat-template {input.template:q} --out {output.model} > {log} 2>&1"
@@ -34,10 +35,11 @@ rule link_model:
     wildcard_constraints:
         model=alternation(LINKED_MODELS),
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         source=linked_model_source,
         template=chat_template_option,
+        library=library_code("link_model.py"),
     shell:
         "python {input.code} --model {wildcards.model} {params.source}"
         " {params.template} --out {output.model} > {log} 2>&1"

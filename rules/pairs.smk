@@ -12,10 +12,11 @@ rule build_pairs:
     benchmark:
         layout.benchmark("build_pairs")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         scores=pair_score_options,
         settings=settings_for("build_pairs"),
+        library=library_code("build_pairs.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --explore {input.explore} {params.scores}"

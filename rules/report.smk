@@ -10,7 +10,6 @@ rule report:
         evals=report_evals,
         pairs=report_pairs,
         step_rewards=report_step_rewards,
-        library=REPORT_LIBRARY,
     output:
         md=report(layout.MAIN_MD, category="Tables", labels={"table": "main"}),
         csv=layout.MAIN_CSV,
@@ -46,13 +45,14 @@ rule report:
     benchmark:
         layout.benchmark("report")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         tables=tables_dir,
         figures=figures_dir,
         layout=report_layout,
         config=report_config,
         methods=step_reward_methods(),
+        library=library_code("report.py"),
     shell:
         "python {input.code} --layout '{params.layout}' --evals {input.evals} --pairs {input.pairs}"
         " --step-rewards {input.step_rewards} --step-reward-methods {params.methods}"

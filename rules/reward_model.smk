@@ -14,9 +14,10 @@ rule step_reward_data:
     benchmark:
         layout.benchmark("step_reward_data")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         settings=step_reward_settings("step_reward_data"),
+        library=library_code("step_reward_data.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --scores {input.scores} --settings '{params.settings}' --out {output.data} > {log} 2>&1"
@@ -34,13 +35,14 @@ rule train_reward_model:
     benchmark:
         layout.benchmark("train_reward_model")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("train_reward_model"),
     params:
         settings=step_reward_settings("train_reward_model"),
         processes=config.get("reward_model", {}).get("processes", 0),
+        library=library_code("train_reward_model.py", "../ipr/launch.py"),
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} {input.code}"
         " --benchmark {wildcards.benchmark} --base {input.base} --data {input.data}"
@@ -60,11 +62,12 @@ rule score_expert_rm:
     benchmark:
         layout.benchmark("score_expert_rm")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score"),
     params:
         settings=step_reward_settings("score_expert_rm"),
+        library=library_code("score_rm.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets}"
@@ -85,12 +88,13 @@ rule scorer_cost:
     benchmark:
         layout.benchmark("scorer_cost")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score"),
     params:
         settings=step_reward_settings("scorer_cost"),
         tasks_limit=config.get("reward_model", {}).get("cost_tasks", 8),
+        library=library_code("scorer_cost.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --reward-model {input.reward_model} --tasks {input.tasks} --assets {input.assets}"
@@ -104,7 +108,6 @@ rule step_accuracy:
         tasks=layout.TRAIN,
         assets=layout.ASSETS,
         scores=step_accuracy_inputs,
-        library=library_code("step_accuracy.py"),
     output:
         md=layout.STEP_ACCURACY_MD,
         csv=layout.STEP_ACCURACY_CSV,
@@ -114,10 +117,11 @@ rule step_accuracy:
     benchmark:
         layout.benchmark("step_accuracy")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         settings=step_reward_settings("step_accuracy"),
         scorers=step_accuracy_scorers,
+        library=library_code("step_accuracy.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --assets {input.assets} {params.scorers} --settings '{params.settings}'"
@@ -134,7 +138,6 @@ rule step_reward_table:
         evals=step_reward_evals(),
         reward_models=all_reward_models(),
         costs=all_scorer_costs(),
-        library=library_code("step_reward_report.py"),
     output:
         md=layout.STEP_REWARDS_MD,
         csv=layout.STEP_REWARDS_CSV,
@@ -143,7 +146,9 @@ rule step_reward_table:
     benchmark:
         layout.benchmark("step_reward_table")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("step_reward_table.py"),
     shell:
         "python {input.code} --evals {input.evals} --rm-models {input.reward_models}"
         " --costs {input.costs} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"

@@ -11,13 +11,14 @@ rule score_expert:
     benchmark:
         layout.benchmark("score_expert")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score_expert"),
     params:
         python=config["score"]["python"],
         num_shards=num_shards("score"),
         settings=settings_for("score_expert"),
+        library=library_code("score_expert.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets}"
@@ -36,7 +37,9 @@ rule gather_expert_scores:
     benchmark:
         layout.benchmark("gather_expert_scores")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("gather_jsonl.py"),
     shell:
         "python {input.code} --kind score --out {output.scores} {input.shards}" " > {log} 2>&1"
 
@@ -57,12 +60,13 @@ rule score:
     benchmark:
         layout.benchmark("score")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score"),
     params:
         python=config["score"]["python"],
         settings=settings_for("score"),
+        library=library_code("score.py", "score_rm.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"

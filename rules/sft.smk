@@ -10,13 +10,14 @@ rule sft:
     benchmark:
         layout.benchmark("sft")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("sft"),
     params:
         settings=settings_for("sft"),
         processes=processes_for("sft"),
+        library=library_code("sft.py", "../ipr/launch.py"),
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark} --model-dir {input.model}"
         " --train {input.train} --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

@@ -11,12 +11,13 @@ rule reference_logps:
     benchmark:
         layout.benchmark("reference_logps")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("reference_logps"),
     params:
         settings=settings_for("reference_logps"),
+        library=library_code("reference_logps.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark}"
         " --reference {input.reference} --pairs {input.pairs}"
@@ -38,13 +39,14 @@ rule train:
     wildcard_constraints:
         method=alternation(MIXED_METHODS),
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("train"),
     params:
         settings=settings_for("train"),
         processes=processes_for("train"),
+        library=library_code("train_mixed.py", "../ipr/launch.py"),
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} {input.code}"
         " --benchmark {wildcards.benchmark} --policy {input.policy} --pairs {input.pairs}"
@@ -68,13 +70,14 @@ rule rft:
     wildcard_constraints:
         method=alternation(RFT_METHODS),
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("sft"),
     params:
         settings=settings_for("rft"),
         processes=processes_for("sft"),
+        library=library_code("sft.py", "../ipr/launch.py"),
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark}"
         " --model-dir {input.model} --train {input.train} --explored {input.explore}"
