@@ -34,8 +34,21 @@ def _packages(dotted: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
-def _imported(path: Path, root: Path) -> set[str]:
-    """The ipr modules a file imports (absolute, relative and `from package import module`)."""
+def _stamp(path) -> tuple:
+    """A cache key that changes when the file does (an edit within one process, as in the tests)."""
+    stat = Path(path).stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def _imported(path: Path, root: Path) -> frozenset[str]:
+    return _imported_by_file(_stamp(path), str(root))
+
+
+@lru_cache(maxsize=None)
+def _imported_by_file(stamp: tuple, root: str) -> frozenset[str]:
+    """The ipr modules a file imports (absolute, relative and `from package import module`). Cached:
+    every stage script reaches most modules, and parsing each once keeps the Snakefile's parse fast."""
+    path, root = Path(stamp[0]), Path(root)
     tree = ast.parse(path.read_text(), filename=str(path))
     here = path.relative_to(root).with_suffix("").parts if path.is_relative_to(root) else ()
     found = set()
@@ -54,10 +67,9 @@ def _imported(path: Path, root: Path) -> set[str]:
         for name in names:
             if name == PACKAGE or name.startswith(PACKAGE + "."):
                 found.update(n for n in _packages(name) if _module_file(root, n))
-    return found
+    return frozenset(found)
 
 
-@lru_cache(maxsize=None)
 def _closure(path: str, root: str) -> frozenset[str]:
     root_path = Path(root)
     seen: set[str] = set()
@@ -92,8 +104,13 @@ def library_digest(files, root) -> str:
     digest = hashlib.sha256()
     for module in library_modules(files, root_path):
         digest.update(Path(module).relative_to(root_path).as_posix().encode() + b"\0")
-        digest.update(Path(module).read_bytes() + b"\0")
+        digest.update(_file_digest(_stamp(module)) + b"\0")
     return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def _file_digest(stamp: tuple) -> bytes:
+    return hashlib.sha256(Path(stamp[0]).read_bytes()).digest()
 
 
 def shell_prefix(root) -> str:
