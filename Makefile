@@ -9,8 +9,8 @@ export TOKENIZERS_PARALLELISM := false
 VLLM_VENV ?= .venv-vllm
 ALFWORLD_VENV ?= .venv-alfworld
 
-.PHONY: install install-vllm install-alfworld system run test test-fast lint
-install: $(VENV)/.installed
+.PHONY: install install-vllm install-alfworld system run test test-fast lint profile
+install: $(VENV)/.installed profile
 install-vllm: $(VLLM_VENV)/.installed
 install-alfworld: $(ALFWORLD_VENV)/.installed
 
@@ -58,6 +58,18 @@ $(ALFWORLD_VENV)/.installed: requirements-alfworld.txt
 	$(ALFWORLD_VENV)/bin/python -m pip install --quiet -r requirements-alfworld.txt
 	$(ALFWORLD_VENV)/bin/python -m pip install --quiet --no-deps alfworld==0.3.4
 	touch $@
+
+# `snakemake --profile slurm` from anywhere: Snakemake looks up a named profile in the working directory,
+# then in its user config directory ($$XDG_CONFIG_HOME/snakemake, else ~/.config/snakemake), then in
+# the site one (/etc/xdg/snakemake). The link makes profiles/slurm of this checkout that profile; it
+# is a link, not a copy, so an edit of profiles/slurm needs no reinstall. An existing profile of that
+# name that is not such a link is left alone (the step fails and says so).
+PROFILE_HOME = $(shell $(PY) -c 'from snakemake.common import get_appdirs; print(get_appdirs().user_config_dir)')
+profile: $(VENV)/.installed
+	@mkdir -p "$(PROFILE_HOME)"
+	@if [ -e "$(PROFILE_HOME)/slurm" ] && [ ! -L "$(PROFILE_HOME)/slurm" ]; then \
+	  echo "$(PROFILE_HOME)/slurm exists and is not a link: move it away to install this checkout's profile"; exit 1; fi
+	ln -sfn "$(CURDIR)/profiles/slurm" "$(PROFILE_HOME)/slurm"
 
 run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
 	$(ACTIVATE) && snakemake --profile profiles/local

@@ -10,42 +10,28 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
 from ipr.records import atomic_path, read_jsonl
+from ipr.workflow import layout
 
-SUMMARY_PATH = re.compile(
-    r"(?P<benchmark>[^/]+)/(?P<model>[^/]+)/(?:sft|(?P<method>[^/]+)/iter(?P<iteration>\d+))"
-    r"/eval/(?P<split>[^/]+)\.summary\.json$"
-)
-PAIRS_PATH = re.compile(r"(?P<benchmark>[^/]+)/(?P<model>[^/]+)/(?P<method>[^/]+)/iter(?P<iteration>\d+)/pairs\.jsonl$")
 COLUMNS = ["benchmark", "model", "method", "iteration", "split", "n", "reward", "success_rate",
            "step_pairs", "outcome_pairs"]
 
 
 def parse_summary_path(path: str | Path) -> dict:
-    match = SUMMARY_PATH.search(Path(path).as_posix())
-    if not match:
-        raise ValueError(f"{path}: not an eval summary path (.../<benchmark>/<model>/<method>/iter<k>/eval/<split>.summary.json)")
-    found = match.groupdict()
-    return {
-        "benchmark": found["benchmark"],
-        "model": found["model"],
-        "method": found["method"] or "sft",
-        "iteration": int(found["iteration"] or 0),
-        "split": found["split"],
-    }
+    """benchmark, model, method ("sft" for the SFT policy), iteration (0 for SFT) and split of an
+    eval summary path (ipr.workflow.layout.EVAL_SUMMARY)."""
+    found = layout.parse(path, "eval_summary")
+    return {k: found[k] for k in ("benchmark", "model", "method", "iteration", "split")}
 
 
 def collect_rows(summary_paths: list[str], pairs_paths: list[str]) -> list[dict]:
     pair_counts = {}
     for path in pairs_paths:
-        match = PAIRS_PATH.search(Path(path).as_posix())
-        if not match:
-            raise ValueError(f"{path}: not a pairs path (.../<method>/iter<k>/pairs.jsonl)")
-        key = (match["benchmark"], match["model"], match["method"], int(match["iteration"]))
+        found = layout.parse(path, "pairs")
+        key = (found["benchmark"], found["model"], found["method"], found["iteration"])
         pair_counts[key] = Counter(p["kind"] for p in read_jsonl(path, "pair"))
     rows = []
     for path in summary_paths:

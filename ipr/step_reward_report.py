@@ -8,24 +8,23 @@ cost of each scorer per 1,000 scored actions. A method that was not run is a ``-
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from ipr.records import atomic_path
 from ipr import report
 from ipr.report import parse_summary_path
+from ipr.workflow import layout
 
 METHODS = [("sft", "SFT"), ("eto", "ETO (no step reward)"), ("ipr_rm", "IPR + reward model"), ("ipr", "IPR + MC")]
-RM_PATH = re.compile(r"(?P<benchmark>[^/]+)/(?P<model>[^/]+)/reward_model/(?:model|cost\.json)$")
 COLUMNS = ["benchmark", "model", "split", *[m for m, _ in METHODS], "rm_val_mse", "rm_val_constant_mse",
            "rm_val_spearman", "mc_cpu_s_per_1000", "rm_cpu_s_per_1000", "mc_wall_s_per_1000", "rm_wall_s_per_1000"]
 
 
 def _key(path) -> tuple[str, str]:
-    match = RM_PATH.search(Path(path).as_posix())
-    if not match:
-        raise ValueError(f"{path}: not a reward-model path (.../<benchmark>/<model>/reward_model/model or cost.json)")
-    return match["benchmark"], match["model"]
+    """(benchmark, model) of a reward-model directory or a scorer cost file."""
+    kind = "scorer_cost" if Path(path).name == "cost.json" else "reward_model"
+    found = layout.parse(path, kind)
+    return found["benchmark"], found["model"]
 
 
 def collect(summaries: list[str], rm_metrics: list[str], costs: list[str]) -> list[dict]:

@@ -19,22 +19,18 @@ import csv
 import io
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipr.records import atomic_path, read_jsonl
 from ipr.report import parse_summary_path
+from ipr.workflow.layout import EVAL_SUMMARY, RESULTS, parse, parse_benchmark, run_name
 
 MISSING = "–"
 LABELS = {"sft": "SFT", "ipr": "IPR", "eto": "ETO", "rft": "RFT", "ipr_no_odpo": "IPR w/o outcome DPO",
           "ipr_no_sdpo": "IPR w/o step DPO", "ipr_no_sft": "IPR w/o SFT loss", "ipr_rm": "IPR (reward model)"}
 ABLATIONS = ["ipr", "ipr_no_odpo", "ipr_no_sdpo", "ipr_no_sft"]
 TABLE3_METHODS = ["sft", "eto", "ipr"]
-STEP_REWARD_PATH = re.compile(
-    r"(?P<benchmark>[^/]+)/(?P<model>[^/]+)/(?:sft|(?P<method>[^/]+)/iter(?P<iteration>\d+))"
-    r"/eval/(?P<split>[^/]+)\.step_rewards\.jsonl$"
-)
 
 
 def label(method: str) -> str:
@@ -291,14 +287,11 @@ def load_step_rewards(paths) -> dict:
     """(benchmark, instance, method, iteration, split) -> [average step reward of each trajectory]."""
     out = {}
     for path in paths:
-        match = STEP_REWARD_PATH.search(Path(path).as_posix())
-        if not match:
-            raise ValueError(f"{path}: not a step-reward path (.../<run>/eval/<split>.step_rewards.jsonl)")
+        found = parse(path, "eval_step_rewards")
         per_task: dict[str, list[float]] = {}
         for record in read_jsonl(path, "score"):
             per_task.setdefault(record["task_id"], []).append(float(record["step_reward"]))
-        key = (match["benchmark"], match["model"], match["method"] or "sft", int(match["iteration"] or 0),
-               match["split"])
+        key = (found["benchmark"], found["model"], found["method"], found["iteration"], found["split"])
         out[key] = [sum(v) / len(v) for _, v in sorted(per_task.items())]
     return out
 
@@ -364,36 +357,24 @@ def _bar_figure(layout, bars, methods, columns, png) -> None:
 # --------------------------------------------------------------------------- training cost
 
 
-# benchmarks/<path>.tsv -> (rule, method) by the path layout of the rules' benchmark: directives.
-COST_PATHS = [
-    (re.compile(r"^models/[^/]+/(?P<rule>build_model|link_model)\.tsv$"), "shared"),
-    (re.compile(r"^[^/]+/(?P<rule>prepare_data|select_split)(_[^/]*)?\.tsv$"), "shared"),
-    (re.compile(r"^[^/]+/[^/]+/expert_scores/\d+\.tsv$"), "shared"),
-    (re.compile(r"^[^/]+/[^/]+/(?P<rule>gather_expert_scores)\.tsv$"), "shared"),
-    (re.compile(r"^[^/]+/[^/]+/sft/(?P<rule>sft)\.tsv$"), "sft"),
-    (re.compile(r"^[^/]+/[^/]+/(?P<method>[^/]+)/iter\d+/(?P<rule>explore|scores)/\d+\.tsv$"), None),
-    (re.compile(r"^[^/]+/[^/]+/(?P<method>[^/]+)/iter\d+/(?P<rule>build_pairs|reference_logps|train|rft)\.tsv$"), None),
-    (re.compile(r"^[^/]+/[^/]+/(?:(?P<sft>sft)|(?P<method>[^/]+)/iter\d+)/eval/(?P<split>[^/]+)/\d+\.tsv$"), "eval"),
-    (re.compile(r"^[^/]+/[^/]+/(?:(?P<sft>sft)|(?P<method>[^/]+)/iter\d+)/eval/(?P<rule>gather|score_eval)_[^/]+\.tsv$"),
-     "eval"),
-]
-RULE_OF = {"scores": "score", "gather": "gather_eval"}
+# Rules whose jobs serve every method (data, base models, expert scores) and those of the pipeline that
+# the cost table attributes to a method; the step-reward study's rules are not in it.
+SHARED_RULES = ("prepare_data", "select_split", "build_model", "link_model", "score_expert", "gather_expert_scores")
+METHOD_RULES = ("sft", "explore", "score", "build_pairs", "reference_logps", "train", "rft", "evaluate",
+                "gather_eval", "score_eval")
 
 
 def cost_key(relative: str) -> tuple[str, str] | None:
-    """(method, rule) of a benchmark TSV path relative to benchmarks/; None if unknown."""
-    for pattern, kind in COST_PATHS:
-        match = pattern.match(relative)
-        if not match:
-            continue
-        groups = match.groupdict()
-        rule = groups.get("rule")
-        if kind == "shared":
-            return "shared", rule or "score_expert"
-        if kind == "eval":
-            method = "sft" if groups.get("sft") else groups["method"]
-            return method, RULE_OF.get(rule, rule) if rule else "evaluate"
-        return groups["method"] if kind is None else kind, RULE_OF.get(rule, rule)
+    """(method, rule) of a benchmark TSV path relative to benchmarks/ (layout.JOB_FILES); None if
+    it is no pipeline rule's."""
+    found = parse_benchmark(relative)
+    if found is None:
+        return None
+    rule, wildcards = found
+    if rule in SHARED_RULES:
+        return "shared", rule
+    if rule in METHOD_RULES:
+        return wildcards.get("method", "sft"), rule
     return None
 
 
@@ -443,11 +424,13 @@ def write_paper_tables(layout: Layout, summary_paths, step_reward_paths, benchma
 
 def _tail(path) -> str:
     parts = Path(path).as_posix().split("/")
-    return "/".join(parts[parts.index("results") + 1:]) if "results" in parts else Path(path).as_posix()
+    return "/".join(parts[parts.index(RESULTS) + 1:]) if RESULTS in parts else Path(path).as_posix()
 
 
 def expected_summaries(layout: Layout) -> list[str]:
+    """The eval summaries a layout produces, relative to results/ (as _tail gives them)."""
     runs = ["sft"] if "sft" in layout.methods else []
-    runs += [f"{m}/iter{k}" for m in layout.all_methods if m != "sft" for k in range(1, layout.iterations + 1)]
-    return [f"{b}/{inst}/{run}/eval/{split}.summary.json" for b, e in layout.benchmarks.items()
+    runs += [run_name(m, k) for m in layout.all_methods if m != "sft" for k in range(1, layout.iterations + 1)]
+    pattern = EVAL_SUMMARY.removeprefix(RESULTS + "/")
+    return [pattern.format(benchmark=b, model=inst, run=run, split=split) for b, e in layout.benchmarks.items()
             for inst in layout.models for run in runs for split in e["splits"]]

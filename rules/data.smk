@@ -3,18 +3,19 @@ rule prepare_data:
         code=stage_script("prepare_data.py"),
         sources=data_sources,
     output:
-        train="results/{benchmark}/data/train.jsonl",
-        test="results/{benchmark}/data/test.jsonl",
-        assets=directory("results/{benchmark}/data/assets"),
+        train=layout.TRAIN,
+        test=layout.TEST,
+        assets=directory(layout.ASSETS),
     log:
-        "logs/{benchmark}/prepare_data.log",
+        layout.log("prepare_data"),
     benchmark:
-        "benchmarks/{benchmark}/prepare_data.tsv"
+        layout.benchmark("prepare_data")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         out_dir=parent_dir,
         settings=settings_for("prepare_data"),
+        library=library_code("prepare_data.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark}"
         " --settings '{params.settings}' --out-dir {params.out_dir} > {log} 2>&1"
@@ -24,17 +25,19 @@ rule prepare_data:
 rule select_split:
     input:
         code=stage_script("select_split.py"),
-        tasks="results/{benchmark}/data/test.jsonl",
+        tasks=layout.TEST,
     output:
-        tasks="results/{benchmark}/data/{split}.jsonl",
+        tasks=layout.DATA,
     log:
-        "logs/{benchmark}/select_split_{split}.log",
+        layout.log("select_split"),
     benchmark:
-        "benchmarks/{benchmark}/select_split_{split}.tsv"
+        layout.benchmark("select_split")
     wildcard_constraints:
         split="test_[a-z]+",
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("select_split.py"),
     shell:
         "python {input.code} --tasks {input.tasks} --split {wildcards.split}"
         " --out {output.tasks} > {log} 2>&1"

@@ -4,23 +4,24 @@
 rule evaluate:
     input:
         code=stage_script("evaluate.py"),
-        policy="results/{benchmark}/{model}/{run}/policy",
+        policy=layout.RUN_POLICY,
         tasks=eval_tasks,
-        assets="results/{benchmark}/data/assets",
+        assets=layout.ASSETS,
     output:
-        eval="results/{benchmark}/{model}/{run}/eval/{split}/{shard}.jsonl",
+        eval=layout.EVAL_SHARD,
     log:
-        "logs/{benchmark}/{model}/{run}/eval/{split}/{shard}.log",
+        layout.log("evaluate"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{run}/eval/{split}/{shard}.tsv"
+        layout.benchmark("evaluate")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("evaluate"),
     params:
         python=config["evaluate"]["python"],
         num_shards=num_shards("evaluate"),
         settings=settings_for("evaluate"),
+        library=library_code("evaluate.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --policy {input.policy}"
         " --tasks {input.tasks} --assets {input.assets}"
@@ -33,14 +34,16 @@ rule gather_eval:
         code=stage_script("gather_eval.py"),
         shards=eval_shards,
     output:
-        eval="results/{benchmark}/{model}/{run}/eval/{split}.jsonl",
-        summary="results/{benchmark}/{model}/{run}/eval/{split}.summary.json",
+        eval=layout.EVAL,
+        summary=layout.EVAL_SUMMARY,
     log:
-        "logs/{benchmark}/{model}/{run}/eval/gather_{split}.log",
+        layout.log("gather_eval"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{run}/eval/gather_{split}.tsv"
+        layout.benchmark("gather_eval")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("gather_eval.py"),
     shell:
         "python {input.code} --out {output.eval} --summary {output.summary}"
         " {input.shards} > {log} 2>&1"
@@ -50,23 +53,24 @@ rule gather_eval:
 rule score_eval:
     input:
         code=stage_script("score_expert.py"),
-        scorer="results/{benchmark}/{model}/sft/policy",
-        trajectories="results/{benchmark}/{model}/{run}/eval/{split}.jsonl",
-        assets="results/{benchmark}/data/assets",
+        scorer=layout.SFT_POLICY,
+        trajectories=layout.EVAL,
+        assets=layout.ASSETS,
     output:
-        scores="results/{benchmark}/{model}/{run}/eval/{split}.step_rewards.jsonl",
+        scores=layout.EVAL_STEP_REWARDS,
     log:
-        "logs/{benchmark}/{model}/{run}/eval/score_eval_{split}.log",
+        layout.log("score_eval"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{run}/eval/score_eval_{split}.tsv"
+        layout.benchmark("score_eval")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score"),
     params:
         python=config["score"]["python"],
         tasks=config["report"]["step_rewards"]["tasks"],
         settings=settings_for("score_eval"),
+        library=library_code("score_expert.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.trajectories} --assets {input.assets} --max-tasks {params.tasks}"

@@ -3,22 +3,23 @@ rule explore:
     input:
         code=stage_script("explore.py"),
         policy=policy_for,
-        tasks="results/{benchmark}/data/train.jsonl",
-        assets="results/{benchmark}/data/assets",
+        tasks=layout.TRAIN,
+        assets=layout.ASSETS,
     output:
-        explore="results/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.jsonl",
+        explore=layout.EXPLORE,
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.log",
+        layout.log("explore"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/explore/{shard}.tsv"
+        layout.benchmark("explore")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("explore"),
     params:
         python=config["explore"]["python"],
         num_shards=num_shards("explore"),
         settings=settings_for("explore"),
+        library=library_code("explore.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --policy {input.policy}"
         " --tasks {input.tasks} --assets {input.assets}"

@@ -4,18 +4,19 @@ rule build_model:
         corpus=corpus_files,
         template=model_chat_template,
     output:
-        model=directory("results/models/{model}"),
+        model=directory(layout.MODEL),
     log:
-        "logs/models/{model}/build_model.log",
+        layout.log("build_model"),
     benchmark:
-        "benchmarks/models/{model}/build_model.tsv"
+        layout.benchmark("build_model")
     wildcard_constraints:
         model=alternation(BUILT_MODELS),
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     params:
         settings=settings_for("build_model"),
+        library=library_code("build_model.py"),
     shell:
         "python {input.code} --model {wildcards.model} --settings '{params.settings}'"
         " --corpus {input.corpus} --chat-template {input.template:q} --out {output.model} > {log} 2>&1"
@@ -26,18 +27,19 @@ rule link_model:
         code=stage_script("link_model.py"),
         template=model_chat_template,
     output:
-        model=directory("results/models/{model}"),
+        model=directory(layout.MODEL),
     log:
-        "logs/models/{model}/link_model.log",
+        layout.log("link_model"),
     benchmark:
-        "benchmarks/models/{model}/link_model.tsv"
+        layout.benchmark("link_model")
     wildcard_constraints:
         model=alternation(LINKED_MODELS),
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         source=linked_model_source,
         template=chat_template_option,
+        library=library_code("link_model.py"),
     shell:
         "python {input.code} --model {wildcards.model} {params.source}"
         " {params.template} --out {output.model} > {log} 2>&1"

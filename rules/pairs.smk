@@ -1,21 +1,22 @@
 rule build_pairs:
     input:
         code=stage_script("build_pairs.py"),
-        tasks="results/{benchmark}/data/train.jsonl",
+        tasks=layout.TRAIN,
         explore=explore_shards,
         scores=score_shards,
         expert_scores=pair_expert_scores,
     output:
-        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
+        pairs=layout.PAIRS,
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/build_pairs.log",
+        layout.log("build_pairs"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/build_pairs.tsv"
+        layout.benchmark("build_pairs")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         scores=pair_score_options,
         settings=settings_for("build_pairs"),
+        library=library_code("build_pairs.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --explore {input.explore} {params.scores}"

@@ -10,24 +10,23 @@ rule report:
         evals=report_evals,
         pairs=report_pairs,
         step_rewards=report_step_rewards,
-        library=REPORT_LIBRARY,
     output:
-        md=report("results/tables/main.md", category="Tables", labels={"table": "main"}),
-        csv="results/tables/main.csv",
+        md=report(layout.MAIN_MD, category="Tables", labels={"table": "main"}),
+        csv=layout.MAIN_CSV,
         rewards=report(
-            "results/figures/rewards.png",
+            layout.REWARDS_FIGURE,
             category="Figures",
             labels={"figure": "reward per iteration"},
         ),
         figure4=report(
-            "results/figures/figure4.png",
+            layout.FIGURE4,
             caption="../report/figure4.rst",
             category="Figures",
             labels={"figure": "Figure 4: step rewards"},
         ),
         tables=[
             report(
-                f"results/tables/{table}.{ext}",
+                layout.TABLE.format(table=table, ext=ext),
                 caption=f"../report/{table}.rst",
                 category="Tables",
                 subcategory=ext,
@@ -37,22 +36,23 @@ rule report:
             for ext in ["md", "csv", "tex"]
         ],
         config=report(
-            "results/tables/config.yaml",
+            layout.CONFIG_AS_RUN,
             category="Configuration",
             labels={"file": "config (as run)"},
         ),
     log:
-        "logs/report.log",
+        layout.log("report"),
     benchmark:
-        "benchmarks/report.tsv"
+        layout.benchmark("report")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         tables=tables_dir,
         figures=figures_dir,
         layout=report_layout,
         config=report_config,
         methods=step_reward_methods(),
+        library=library_code("report.py"),
     shell:
         "python {input.code} --layout '{params.layout}' --evals {input.evals} --pairs {input.pairs}"
         " --step-rewards {input.step_rewards} --step-reward-methods {params.methods}"

@@ -5,18 +5,19 @@
 rule step_reward_data:
     input:
         code=stage_script("step_reward_data.py"),
-        tasks="results/{benchmark}/data/train.jsonl",
+        tasks=layout.TRAIN,
         scores=step_reward_score_files,
     output:
-        data="results/{benchmark}/step_rewards.jsonl",
+        data=layout.STEP_REWARD_DATA,
     log:
-        "logs/{benchmark}/step_reward_data.log",
+        layout.log("step_reward_data"),
     benchmark:
-        "benchmarks/{benchmark}/step_reward_data.tsv"
+        layout.benchmark("step_reward_data")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         settings=step_reward_settings("step_reward_data"),
+        library=library_code("step_reward_data.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --scores {input.scores} --settings '{params.settings}' --out {output.data} > {log} 2>&1"
@@ -25,22 +26,23 @@ rule step_reward_data:
 rule train_reward_model:
     input:
         code=stage_script("train_reward_model.py"),
-        base="results/{benchmark}/{model}/sft/policy",
-        data="results/{benchmark}/step_rewards.jsonl",
+        base=layout.SFT_POLICY,
+        data=layout.STEP_REWARD_DATA,
     output:
-        model=directory("results/{benchmark}/{model}/reward_model/model"),
+        model=directory(layout.REWARD_MODEL),
     log:
-        "logs/{benchmark}/{model}/train_reward_model.log",
+        layout.log("train_reward_model"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/train_reward_model.tsv"
+        layout.benchmark("train_reward_model")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("train_reward_model"),
     params:
         settings=step_reward_settings("train_reward_model"),
         processes=config.get("reward_model", {}).get("processes", 0),
+        library=library_code("train_reward_model.py", "../ipr/launch.py"),
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} {input.code}"
         " --benchmark {wildcards.benchmark} --base {input.base} --data {input.data}"
@@ -50,21 +52,22 @@ rule train_reward_model:
 rule score_expert_rm:
     input:
         code=stage_script("score_rm.py"),
-        scorer="results/{benchmark}/{model}/reward_model/model",
-        tasks="results/{benchmark}/data/train.jsonl",
-        assets="results/{benchmark}/data/assets",
+        scorer=layout.REWARD_MODEL,
+        tasks=layout.TRAIN,
+        assets=layout.ASSETS,
     output:
-        scores="results/{benchmark}/{model}/expert_scores.rm.jsonl",
+        scores=layout.EXPERT_SCORES_RM,
     log:
-        "logs/{benchmark}/{model}/score_expert_rm.log",
+        layout.log("score_expert_rm"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/score_expert_rm.tsv"
+        layout.benchmark("score_expert_rm")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score"),
     params:
         settings=step_reward_settings("score_expert_rm"),
+        library=library_code("score_rm.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets}"
@@ -74,23 +77,24 @@ rule score_expert_rm:
 rule scorer_cost:
     input:
         code=stage_script("scorer_cost.py"),
-        scorer="results/{benchmark}/{model}/sft/policy",
-        reward_model="results/{benchmark}/{model}/reward_model/model",
-        tasks="results/{benchmark}/data/train.jsonl",
-        assets="results/{benchmark}/data/assets",
+        scorer=layout.SFT_POLICY,
+        reward_model=layout.REWARD_MODEL,
+        tasks=layout.TRAIN,
+        assets=layout.ASSETS,
     output:
-        cost="results/{benchmark}/{model}/reward_model/cost.json",
+        cost=layout.SCORER_COST,
     log:
-        "logs/{benchmark}/{model}/scorer_cost.log",
+        layout.log("scorer_cost"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/scorer_cost.tsv"
+        layout.benchmark("scorer_cost")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score"),
     params:
         settings=step_reward_settings("scorer_cost"),
         tasks_limit=config.get("reward_model", {}).get("cost_tasks", 8),
+        library=library_code("scorer_cost.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --reward-model {input.reward_model} --tasks {input.tasks} --assets {input.assets}"
@@ -101,23 +105,23 @@ rule scorer_cost:
 rule step_accuracy:
     input:
         code=stage_script("step_accuracy.py"),
-        tasks="results/{benchmark}/data/train.jsonl",
-        assets="results/{benchmark}/data/assets",
+        tasks=layout.TRAIN,
+        assets=layout.ASSETS,
         scores=step_accuracy_inputs,
-        library=library_code("step_accuracy.py"),
     output:
-        md="results/tables/step_accuracy.{benchmark}.md",
-        csv="results/tables/step_accuracy.{benchmark}.csv",
-        figure="results/figures/step_accuracy.{benchmark}.png",
+        md=layout.STEP_ACCURACY_MD,
+        csv=layout.STEP_ACCURACY_CSV,
+        figure=layout.STEP_ACCURACY_FIGURE,
     log:
-        "logs/{benchmark}/step_accuracy.log",
+        layout.log("step_accuracy"),
     benchmark:
-        "benchmarks/{benchmark}/step_accuracy.tsv"
+        layout.benchmark("step_accuracy")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     params:
         settings=step_reward_settings("step_accuracy"),
         scorers=step_accuracy_scorers,
+        library=library_code("step_accuracy.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark} --tasks {input.tasks}"
         " --assets {input.assets} {params.scorers} --settings '{params.settings}'"
@@ -134,16 +138,17 @@ rule step_reward_table:
         evals=step_reward_evals(),
         reward_models=all_reward_models(),
         costs=all_scorer_costs(),
-        library=library_code("step_reward_report.py"),
     output:
-        md="results/tables/step_rewards.md",
-        csv="results/tables/step_rewards.csv",
+        md=layout.STEP_REWARDS_MD,
+        csv=layout.STEP_REWARDS_CSV,
     log:
-        "logs/step_reward_table.log",
+        layout.log("step_reward_table"),
     benchmark:
-        "benchmarks/step_reward_table.tsv"
+        layout.benchmark("step_reward_table")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("step_reward_table.py"),
     shell:
         "python {input.code} --evals {input.evals} --rm-models {input.reward_models}"
         " --costs {input.costs} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"

@@ -1,23 +1,24 @@
 rule score_expert:
     input:
         code=stage_script("score_expert.py"),
-        scorer="results/{benchmark}/{model}/sft/policy",
-        tasks="results/{benchmark}/data/train.jsonl",
-        assets="results/{benchmark}/data/assets",
+        scorer=layout.SFT_POLICY,
+        tasks=layout.TRAIN,
+        assets=layout.ASSETS,
     output:
-        scores="results/{benchmark}/{model}/expert_scores/{shard}.jsonl",
+        scores=layout.EXPERT_SCORES_SHARD,
     log:
-        "logs/{benchmark}/{model}/expert_scores/{shard}.log",
+        layout.log("score_expert"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/expert_scores/{shard}.tsv"
+        layout.benchmark("score_expert")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score_expert"),
     params:
         python=config["score"]["python"],
         num_shards=num_shards("score"),
         settings=settings_for("score_expert"),
+        library=library_code("score_expert.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets}"
@@ -30,13 +31,15 @@ rule gather_expert_scores:
         code=stage_script("gather_jsonl.py"),
         shards=score_expert_shards,
     output:
-        scores="results/{benchmark}/{model}/expert_scores.jsonl",
+        scores=layout.EXPERT_SCORES,
     log:
-        "logs/{benchmark}/{model}/gather_expert_scores.log",
+        layout.log("gather_expert_scores"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/gather_expert_scores.tsv"
+        layout.benchmark("gather_expert_scores")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("gather_jsonl.py"),
     shell:
         "python {input.code} --kind score --out {output.scores} {input.shards}" " > {log} 2>&1"
 
@@ -47,22 +50,23 @@ rule score:
     input:
         code=score_script,
         scorer=score_scorer,
-        tasks="results/{benchmark}/data/train.jsonl",
-        assets="results/{benchmark}/data/assets",
+        tasks=layout.TRAIN,
+        assets=layout.ASSETS,
         explore=score_explore_shard,
     output:
-        scores="results/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.jsonl",
+        scores=layout.SCORES,
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.log",
+        layout.log("score"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.tsv"
+        layout.benchmark("score")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     resources:
         gpu=gpus("score"),
     params:
         python=config["score"]["python"],
         settings=settings_for("score"),
+        library=library_code("score.py", "score_rm.py"),
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"

@@ -2,21 +2,22 @@ rule sft:
     input:
         code=stage_script("sft.py"),
         model=base_model_dir,
-        train="results/{benchmark}/data/train.jsonl",
+        train=layout.TRAIN,
     output:
-        policy=directory("results/{benchmark}/{model}/sft/policy"),
+        policy=directory(layout.SFT_POLICY),
     log:
-        "logs/{benchmark}/{model}/sft/sft.log",
+        layout.log("sft"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/sft/sft.tsv"
+        layout.benchmark("sft")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("sft"),
     params:
         settings=settings_for("sft"),
         processes=processes_for("sft"),
+        library=library_code("sft.py", "../ipr/launch.py"),
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark} --model-dir {input.model}"
         " --train {input.train} --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

@@ -3,20 +3,21 @@ rule reference_logps:
     input:
         code=stage_script("reference_logps.py"),
         reference=reference_for,
-        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.jsonl",
+        pairs=layout.PAIRS,
     output:
-        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.reference.jsonl",
+        pairs=layout.PAIRS_REFERENCE,
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/reference_logps.log",
+        layout.log("reference_logps"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/reference_logps.tsv"
+        layout.benchmark("reference_logps")
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("reference_logps"),
     params:
         settings=settings_for("reference_logps"),
+        library=library_code("reference_logps.py"),
     shell:
         "python {input.code} --benchmark {wildcards.benchmark}"
         " --reference {input.reference} --pairs {input.pairs}"
@@ -28,23 +29,24 @@ rule train:
     input:
         code=stage_script("train_mixed.py"),
         policy=policy_for,
-        pairs="results/{benchmark}/{model}/{method}/iter{iter}/pairs.reference.jsonl",
+        pairs=layout.PAIRS_REFERENCE,
     output:
-        policy=directory("results/{benchmark}/{model}/{method}/iter{iter}/policy"),
+        policy=directory(layout.ITER_POLICY),
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/train.log",
+        layout.log("train"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/train.tsv"
+        layout.benchmark("train")
     wildcard_constraints:
         method=alternation(MIXED_METHODS),
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("train"),
     params:
         settings=settings_for("train"),
         processes=processes_for("train"),
+        library=library_code("train_mixed.py", "../ipr/launch.py"),
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} {input.code}"
         " --benchmark {wildcards.benchmark} --policy {input.policy} --pairs {input.pairs}"
@@ -57,24 +59,25 @@ rule rft:
     input:
         code=stage_script("sft.py"),
         model=base_model_dir,
-        train="results/{benchmark}/data/train.jsonl",
+        train=layout.TRAIN,
         explore=explore_shards,
     output:
-        policy=directory("results/{benchmark}/{model}/{method}/iter{iter}/policy"),
+        policy=directory(layout.ITER_POLICY),
     log:
-        "logs/{benchmark}/{model}/{method}/iter{iter}/rft.log",
+        layout.log("rft"),
     benchmark:
-        "benchmarks/{benchmark}/{model}/{method}/iter{iter}/rft.tsv"
+        layout.benchmark("rft")
     wildcard_constraints:
         method=alternation(RFT_METHODS),
     conda:
-        "../envs/ipr.yaml"
+        "../workflow-envs/ipr.yaml"
     threads: 2
     resources:
         gpu=gpus("sft"),
     params:
         settings=settings_for("rft"),
         processes=processes_for("sft"),
+        library=library_code("sft.py", "../ipr/launch.py"),
     shell:
         "python -m ipr.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark}"
         " --model-dir {input.model} --train {input.train} --explored {input.explore}"

@@ -21,7 +21,7 @@ def workflow_copy(tmp_path: Path, config: str = "tiny.yaml") -> Path:
     run writes nothing into the repository."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    for name in ("Snakefile", "rules", "scripts", "config", "envs", "report", "ipr"):
+    for name in ("Snakefile", "rules", "scripts", "config", "workflow-envs", "report", "ipr"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, run_dir / name)
     shutil.copy(ROOT / "tests/configs" / config, run_dir / "config/config.yaml")

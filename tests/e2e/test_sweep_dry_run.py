@@ -84,7 +84,7 @@ def test_sweep_dry_run_lists_every_job(tmp_path):
     config = yaml.safe_load(SWEEP.read_text())
     assert (len(config["benchmarks"]), len(config["models"]), config["iterations"]) == (3, 4, 4)
     assert set(config["shards"].values()) == {64}
-    for name in ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "report", "ipr"):
+    for name in ("Snakefile", "rules", "scripts", "config", "workflow-envs", "profiles", "report", "ipr"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
     shutil.copy(SWEEP, tmp_path / "config/config.yaml")

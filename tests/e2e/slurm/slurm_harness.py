@@ -43,7 +43,7 @@ def workflow_copy(directory: Path, configfile: str) -> Path:
     directory.mkdir(parents=True)
     # ipr/ and report/ too: the report rule lists the report code as an input, next to the Snakefile,
     # and the Snakefile's report: directive names report/workflow.rst.
-    for name in ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "report", "ipr"):
+    for name in ("Snakefile", "rules", "scripts", "config", "workflow-envs", "profiles", "report", "ipr"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, directory / name)
     shutil.copy(ROOT / configfile, directory / "config/config.yaml")
