@@ -790,15 +790,16 @@ def step_accuracy_inputs(wildcards):
 
 
 def step_accuracy_scorers(wildcards):
-    """--scorer MODEL EXPERT_SCORES and --run MODEL EXPLORE_DIR SCORES_DIR arguments of
-    scripts/step_accuracy.py."""
+    """--scorer MODEL EXPERT_SCORES, --explore MODEL RUN FILE and --scores MODEL RUN FILE arguments
+    of scripts/step_accuracy.py: every shard file by name (the same files as step_accuracy_inputs),
+    so a stale shard of an earlier shard count in the folder is never read."""
     args = []
     for model in MODELS:
         args.append(f"--scorer {model} results/{wildcards.benchmark}/{model}/expert_scores.jsonl")
-        args += [
-            f"--run {model} {explored}/explore {scored}/scores"
-            for explored, scored in mc_runs(wildcards.benchmark, model)
-        ]
+        for explored, scored in mc_runs(wildcards.benchmark, model):
+            for s in shard_ids("explore"):
+                args.append(f"--explore {model} {scored} {explored}/explore/{s}.jsonl")
+                args.append(f"--scores {model} {scored} {scored}/scores/{s}.jsonl")
     return " ".join(args)
 
 
