@@ -57,8 +57,19 @@ $(ALFWORLD_VENV)/.installed: requirements-alfworld.txt
 	$(ALFWORLD_VENV)/bin/python -m pip install --quiet --no-deps alfworld==0.3.4
 	touch $@
 
+# `make run CONFIG=my.yaml PROFILE=profiles/slurm`; the config files are checked first (a YAML
+# syntax error is one line with file, line and column). After a kill (SIGKILL, a lost node, a
+# closed terminal) `make resume` with the same variables continues: it removes the killed run's
+# lock (only if no snakemake process still works here) and reruns the incomplete jobs; killed
+# shards resume from their .partial files. See docs/reliability.md.
+PROFILE ?= profiles/local
+SNAKEMAKE_ARGS = --profile $(PROFILE) $(if $(CONFIG),--configfile $(CONFIG))
+.PHONY: resume
 run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
-	$(ACTIVATE) && snakemake --profile profiles/local
+	$(ACTIVATE) && python -m ipr.workflow $(SNAKEMAKE_ARGS)
+
+resume: install  ## continue a run that was killed: the same command, once
+	$(ACTIVATE) && python -m ipr.workflow --resume $(SNAKEMAKE_ARGS)
 
 test: install install-vllm install-alfworld system  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
 	$(ACTIVATE) && python -m pytest
