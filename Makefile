@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 VLLM_VENV ?= .venv-vllm
 ALFWORLD_VENV ?= .venv-alfworld
 
-.PHONY: install install-vllm install-alfworld system run test test-fast lint profile
+.PHONY: install install-vllm install-alfworld system run resume test test-fast lint profile
 install: $(VENV)/.installed profile
 install-vllm: $(VLLM_VENV)/.installed
 install-alfworld: $(ALFWORLD_VENV)/.installed
@@ -71,8 +71,18 @@ profile: $(VENV)/.installed
 	  echo "$(PROFILE_HOME)/slurm exists and is not a link: move it away to install this checkout's profile"; exit 1; fi
 	ln -sfn "$(CURDIR)/profiles/slurm" "$(PROFILE_HOME)/slurm"
 
+# `make run CONFIG=my.yaml PROFILE=profiles/slurm`; the config files are checked first (a YAML
+# syntax error is one line with file, line and column). After a kill (SIGKILL, a lost node, a
+# closed terminal) `make resume` with the same variables continues: it removes the killed run's
+# lock (only if no snakemake process still works here) and reruns the incomplete jobs; killed
+# shards resume from their .partial files. See docs/reliability.md.
+PROFILE ?= profiles/local
+SNAKEMAKE_ARGS = --profile $(PROFILE) $(if $(CONFIG),--configfile $(CONFIG))
 run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
-	$(ACTIVATE) && snakemake --profile profiles/local
+	$(ACTIVATE) && python -m ipr.workflow.run $(SNAKEMAKE_ARGS)
+
+resume: install  ## continue a run that was killed: the same command, once
+	$(ACTIVATE) && python -m ipr.workflow.run --resume $(SNAKEMAKE_ARGS)
 
 # Tiers: tests/unit (no model, no subprocess), tests/integration (tiny models), tests/workflow (dry
 # runs, lint), tests/e2e (whole runs, DeepSpeed, vLLM, Slurm, MariaDB, the real ALFWorld engine).

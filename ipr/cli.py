@@ -15,7 +15,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ipr.records import InputError, RecordError, ResumableWriter, config_hash, load_jsonl
+from ipr.records import (InputError, RecordError, ResumableWriter, claim_partial, config_hash,
+                         discard_open_partials, read_numbered)
 
 log = logging.getLogger("ipr")
 
@@ -77,17 +78,46 @@ def rollout_parser(description: str, model_flag: str, sharded: bool = True) -> a
 
 class RolloutStage:
     """A parsed rollout stage (explore, score, evaluate): settings, seed, environment, a generation
-    backend loaded on first use, and a resumable writer of its output records."""
+    backend loaded on first use, and a resumable writer of its output records.
 
-    def __init__(self, args: argparse.Namespace, model_dir: Path, record_kind: str):
-        self.args, self.model_dir = args, model_dir
+    Inputs are checked before anything is written: the model directory (config, weights,
+    tokenizer) here, the task file when :meth:`tasks` or :meth:`all_tasks` loads it. The writer's
+    ``.partial`` header holds the hashes of the settings, the model, every input file (``inputs``:
+    name -> path, besides --tasks and --assets) and the shard, so a resume after any of them
+    changed starts over."""
+
+    def __init__(self, args: argparse.Namespace, model_dir: Path, record_kind: str,
+                 inputs: dict[str, Path] | None = None):
+        self.args = args
         self.settings: Settings = args.settings
         self.stage = self.settings.stage
         self.seed = self.settings.get("seed", 0)
         setup(self.seed)
+        claim_partial(args.out)
+        self.model_dir = require_model_dir(model_dir)
+        if not Path(args.assets).is_dir():
+            raise FileNotFoundError(2, "No such file or directory", str(args.assets))
         self.env = env_spec(self.settings, args.assets)
-        self.writer = ResumableWriter(args.out, record_kind)
+        self.record_kind = record_kind
+        self.inputs = {"tasks": args.tasks, "assets": args.assets, **(inputs or {})}
+        self._writer: ResumableWriter | None = None
         self._generator = None
+
+    @property
+    def writer(self) -> ResumableWriter:
+        if self._writer is None:
+            self._writer = ResumableWriter(self.args.out, self.record_kind, self.source())
+        return self._writer
+
+    def source(self) -> dict:
+        """What determines this stage's records, as hashes (the ``.partial`` header)."""
+        from ipr.provenance import model_digest, tree_digest
+
+        shard = {name: getattr(self.args, name) for name in ("shard", "num_shards", "max_tasks")
+                 if getattr(self.args, name, None) is not None}
+        return {"settings": self.config_hash, "seed": self.seed, "shard": shard,
+                "model": model_digest(self.model_dir),
+                **{name: tree_digest(path) for name, path in self.inputs.items()}}
 
     @property
     def generator(self):
@@ -100,9 +130,13 @@ class RolloutStage:
     def config_hash(self) -> str:
         return config_hash(self.settings)
 
+    def all_tasks(self) -> list[dict]:
+        """Every record of --tasks, checked for the fields and databases this benchmark needs."""
+        return load_tasks(self.args.tasks, self.env.name, self.env.assets_dir)
+
     def tasks(self, max_tasks: int | None = None) -> list[dict]:
         """This shard's tasks (the first ``max_tasks`` by id, then every num_shards-th)."""
-        return select_tasks(load_tasks(self.args.tasks), max_tasks, self.args.shard, self.args.num_shards)
+        return select_tasks(self.all_tasks(), max_tasks, self.args.shard, self.args.num_shards)
 
     def sampling(self, greedy: bool):
         return sampling(self.settings, greedy)
@@ -136,24 +170,37 @@ def setup(seed: int | None = None) -> None:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage; turn known input errors into one clear line and exit status 1."""
+    """Run a stage; turn known input errors into one clear line and exit status 1.
+
+    An input error also removes the stage's ``.partial``: a retry with the same inputs cannot
+    succeed, and a retry with corrected inputs must not resume from records of the wrong ones."""
     try:
         main()
     except RecordError as error:
+        discard_open_partials()
         print(f"error: bad record: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     except InputError as error:
+        discard_open_partials()
         print(f"error: bad input: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     except (FileNotFoundError, NotADirectoryError) as error:
+        discard_open_partials()
         print(f"error: {error.strerror}: {error.filename}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
 def require_model_dir(path: str | Path) -> Path:
+    """``path`` if it holds a model a backend can load: config.json, weights and a tokenizer."""
+    from ipr.provenance import TOKENIZER_FILES, WEIGHT_FILES
+
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(2, "not a model directory (no config.json)", str(path))
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise InputError(f"{path}: model directory without weights (none of {', '.join(WEIGHT_FILES)})")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise InputError(f"{path}: model directory without a tokenizer (none of {', '.join(TOKENIZER_FILES)})")
     return path
 
 
@@ -167,8 +214,31 @@ def select_tasks(tasks: list[dict], max_tasks: int | None, shard: int, num_shard
     return ordered[shard::num_shards]
 
 
-def load_tasks(path: str | Path) -> list[dict]:
-    return load_jsonl(path, "trajectory")
+def load_tasks(path: str | Path, env_name: str | None = None, assets_dir: str | Path | None = None) -> list[dict]:
+    """Trajectory records; with ``env_name``, each ``task`` is checked for the fields that family
+    reads and, for the SQL families with ``assets_dir``, for a database the backend has."""
+    from ipr.envs import task_problem
+
+    numbered = list(read_numbered(path, "trajectory"))
+    if env_name is not None:
+        for line_no, record in numbered:
+            problem = task_problem(env_name, record["task"])
+            if problem:
+                raise RecordError(path, line_no, f"task.{problem[0]}", problem[1])
+        if assets_dir is not None and env_name in ("sql_embedded", "intercode_sql"):
+            check_databases(path, numbered, env_name, assets_dir)
+    return [record for _, record in numbered]
+
+
+def check_databases(path: str | Path, numbered: list[tuple[int, dict]], env_name: str, assets_dir: str | Path) -> None:
+    """Every task's ``db`` exists in the benchmark's backend (a missing one would fail mid-episode)."""
+    from ipr.envs import make_env
+
+    backend = make_env(env_name, assets_dir, 1).backend
+    for line_no, record in numbered:
+        db = record["task"]["db"]
+        if not backend.has_database(db):
+            raise RecordError(path, line_no, "task.db", f"database {db!r} does not exist in {assets_dir}")
 
 
 def env_spec(settings: Settings, assets_dir: str | Path):

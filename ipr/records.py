@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import jsonlines
 
 ROLES = ("system", "user", "assistant")
+_log = logging.getLogger("ipr")
 
 
 class InputError(ValueError):
@@ -161,6 +163,12 @@ def validate(record: Any, kind: str, path: str | os.PathLike = "<record>", line:
 
 def read_jsonl(path: str | os.PathLike, kind: str | None = None) -> Iterator[dict]:
     """Yield the records of a JSONL file, validated against schema ``kind`` when given."""
+    for _, record in read_numbered(path, kind):
+        yield record
+
+
+def read_numbered(path: str | os.PathLike, kind: str | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, record)`` of a JSONL file, so later checks can name the line."""
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
@@ -168,8 +176,10 @@ def read_jsonl(path: str | os.PathLike, kind: str | None = None) -> Iterator[dic
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
-                raise RecordError(path, line_no, "<json>", f"malformed JSON: {error.msg} at column {error.colno}") from None
-            yield validate(record, kind, path, line_no) if kind else record
+                # Some of json's messages end in "at" ("Unterminated string starting at"): one "at".
+                message = error.msg.removesuffix(" at")
+                raise RecordError(path, line_no, "<json>", f"malformed JSON: {message} at column {error.colno}") from None
+            yield line_no, (validate(record, kind, path, line_no) if kind else record)
 
 
 def load_jsonl(path: str | os.PathLike, kind: str | None = None) -> list[dict]:
@@ -208,46 +218,101 @@ class ResumableWriter:
     A shard killed half-way leaves its ``.partial`` file; the next run reads the ids already
     there (:attr:`done`), skips them, and ends with the same records as an uninterrupted run.
     A torn last line (the process died mid-write) is dropped on resume.
+
+    The first line of a ``.partial`` is a header with ``source``: the hashes of everything that
+    determines its records (settings, model, input files, seed). A run whose source differs from
+    the header's, or a ``.partial`` without a valid header, starts over and logs one line saying
+    so (:attr:`restart_reason`): it never appends to records of another run.
     """
 
-    def __init__(self, path: str | os.PathLike, kind: str):
+    HEADER_KEY = "partial_source"
+
+    def __init__(self, path: str | os.PathLike, kind: str, source: dict[str, Any] | None = None):
         self.path, self.kind = Path(path), kind
+        self.source = dict(source or {})
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.records: dict[str, dict] = {}
+        self.restart_reason: str | None = None
         if self.partial.exists():
-            with open(self.partial, encoding="utf-8") as handle:
+            self._resume()
+        self._handle = open(self.partial, "w", encoding="utf-8")
+        self._handle.write(json.dumps({self.HEADER_KEY: self.source}, sort_keys=True) + "\n")
+        for record in self.records.values():  # rewrite without the torn tail
+            self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.flush()
+        _OPEN_WRITERS.add(self)
+        _CLAIMED.add(self.partial)
+
+    def _resume(self) -> None:
+        with open(self.partial, encoding="utf-8") as handle:
+            try:
+                header = json.loads(handle.readline())
+                old_source = header[self.HEADER_KEY] if isinstance(header, dict) else None
+            except (json.JSONDecodeError, KeyError):
+                old_source = None
+            if not isinstance(old_source, dict):
+                self.restart_reason = "it has no source header (written by another version, or torn)"
+            elif old_source != self.source:
+                changed = sorted(k for k in set(old_source) | set(self.source)
+                                 if old_source.get(k) != self.source.get(k))
+                self.restart_reason = f"it was written from other inputs (changed: {', '.join(changed)})"
+            else:
                 for line in handle:
                     try:
                         record = json.loads(line)
                     except json.JSONDecodeError:
                         break  # torn write at the end of a killed run
                     self.records[record["id"]] = record
-        self._handle = open(self.partial, "w", encoding="utf-8")
-        for record in self.records.values():  # rewrite without the torn tail
-            self._handle.write(json.dumps(record, sort_keys=True) + "\n")
-        self._handle.flush()
+        if self.restart_reason:
+            _log.warning("restarting %s: %s; its records are discarded", self.partial, self.restart_reason)
 
     @property
     def done(self) -> set[str]:
         return set(self.records)
 
     def write(self, record: dict) -> None:
-        validate(record, self.kind, self.partial, len(self.records) + 1)
+        validate(record, self.kind, self.partial, len(self.records) + 2)
         self.records[record["id"]] = record
         self._handle.write(json.dumps(record, sort_keys=True) + "\n")
         self._handle.flush()
 
     def finish(self, order: list[str] | None = None) -> None:
         """Write the final file with records in ``order`` (ids), so resumed runs match exactly."""
-        self._handle.close()
+        self.close()
         ids = order if order is not None else sorted(self.records)
         write_jsonl(self.path, (self.records[i] for i in ids if i in self.records), self.kind)
         self.partial.unlink()
 
     def close(self) -> None:
+        _OPEN_WRITERS.discard(self)
         if not self._handle.closed:
             self._handle.close()
+
+    def discard(self) -> None:
+        """Close and delete the ``.partial`` (after an input error, which a retry cannot fix)."""
+        self.close()
+        self.partial.unlink(missing_ok=True)
+
+
+# Writers with an open .partial, and outputs whose .partial a stage will write, so that a stage
+# stopping on an input error removes them (cli.run).
+_OPEN_WRITERS: set[ResumableWriter] = set()
+_CLAIMED: set[Path] = set()
+
+
+def claim_partial(path: str | os.PathLike) -> None:
+    """Mark ``<path>.partial`` as this process's: :func:`discard_open_partials` removes it."""
+    path = Path(path)
+    _CLAIMED.add(path.with_name(path.name + ".partial"))
+
+
+def discard_open_partials() -> None:
+    for writer in list(_OPEN_WRITERS):
+        writer.discard()
+    for partial in list(_CLAIMED):
+        partial.unlink(missing_ok=True)
+    _CLAIMED.clear()
 
 
 def config_hash(settings: Any) -> str:

@@ -4,7 +4,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ipr import scoring
-from ipr.cli import RolloutStage, load_tasks, rollout_parser, run
+from ipr.cli import RolloutStage, rollout_parser, run
 from ipr.records import load_jsonl
 
 
@@ -12,9 +12,9 @@ def main():
     p = rollout_parser(__doc__, "scorer", sharded=False)
     p.add_argument("--explore", required=True, type=Path, help="this shard's exploration records")
     args = p.parse_args()
-    stage = RolloutStage(args, args.scorer, "score")
+    stage = RolloutStage(args, args.scorer, "score", inputs={"explore": args.explore})
     explored = load_jsonl(args.explore, "explore")
-    tasks_by_id = {t["task_id"]: t for t in load_tasks(args.tasks)}
+    tasks_by_id = {t["task_id"]: t for t in stage.all_tasks()}
     requests = scoring.agent_requests(explored, tasks_by_id, stage.stage.get("only_candidates", True))
     by_task = defaultdict(list)
     for request in requests:

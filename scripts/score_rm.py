@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ipr import scoring
 from ipr.cli import env_spec, load_tasks, require_model_dir, rollout_parser, run, select_tasks, setup
-from ipr.records import ResumableWriter, config_hash, load_jsonl
+from ipr.provenance import model_digest, tree_digest
+from ipr.records import ResumableWriter, claim_partial, config_hash, load_jsonl
 from ipr.reward_model import RewardModel, rm_step_rewards
 
 
@@ -19,11 +20,15 @@ def main():
     args = p.parse_args()
     settings = args.settings
     setup(settings.get("seed", 0))
+    claim_partial(args.out)
+    scorer = require_model_dir(args.scorer)
     spec = env_spec(settings, args.assets)
     rm = settings.section("reward_model")
-    all_tasks = load_tasks(args.tasks)
+    all_tasks = load_tasks(args.tasks, spec.name)
     tasks_by_id = {t["task_id"]: t for t in all_tasks}
+    inputs = {"tasks": args.tasks, "assets": args.assets}
     if args.explore is not None:
+        inputs["explore"] = args.explore
         explored = load_jsonl(args.explore, "explore")
         requests = scoring.agent_requests(explored, tasks_by_id, settings.stage.get("only_candidates", True))
     else:
@@ -34,9 +39,11 @@ def main():
     for request in requests:
         by_task[request.task_id].append(request)
     tasks = [tasks_by_id[task_id] for task_id in sorted(by_task)]
-    writer = ResumableWriter(args.out, "score")
-    model = RewardModel(require_model_dir(args.scorer), spec.name, rm.get("max_length"),
-                        int(rm.get("eval_batch_size", 16)))
+    source = {"settings": config_hash(settings), "seed": settings.get("seed", 0),
+              "shard": {"shard": args.shard, "num_shards": args.num_shards}, "model": model_digest(scorer),
+              **{name: tree_digest(path) for name, path in inputs.items()}}
+    writer = ResumableWriter(args.out, "score", source)
+    model = RewardModel(scorer, spec.name, rm.get("max_length"), int(rm.get("eval_batch_size", 16)))
 
     def work(chunk, chunk_no):
         return rm_step_rewards(model, spec, tasks_by_id, [r for t in chunk for r in by_task[t["task_id"]]],

@@ -43,6 +43,34 @@ _ALFWORLD_INSTRUCTION = """You are in a household. Each turn, write "Thought: <r
 Example:"""
 
 
+_SQL_TASK = {"db": str, "question": str, "gold": str}
+# The fields of a trajectory record's ``task`` that each family's environment and reward read, with
+# their JSON types: a task file is checked against them before any episode starts, so a missing
+# field is one line naming it rather than a KeyError deep in a rollout.
+TASK_FIELDS: dict[str, dict[str, type | tuple]] = {
+    "sql_embedded": _SQL_TASK,
+    "intercode_sql": _SQL_TASK,
+    "webshop": {"asin": str, "query": str, "name": str, "product_category": str, "instruction_text": str,
+                "attributes": list, "price_upper": (int, float), "goal_options": (list, dict)},
+    "alfworld": {"game": dict},
+    "alfworld_real": {"game_file": str},
+}
+
+
+def task_problem(env_name: str, task: dict) -> tuple[str, str] | None:
+    """(field, problem) of the first field of ``task`` that family ``env_name`` cannot use, or None."""
+    _check(env_name)
+    for field, types in TASK_FIELDS[env_name].items():
+        if field not in task:
+            return field, f"missing (the {env_name} environment needs it)"
+        value = task[field]
+        types = types if isinstance(types, tuple) else (types,)
+        if isinstance(value, bool) or not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            return field, f"expected {names}, got {type(value).__name__}"
+    return None
+
+
 def _check(env_name: str) -> None:
     if env_name not in ENVS:
         raise ValueError(f"unknown environment {env_name!r}; known: {', '.join(ENVS)}")
@@ -127,4 +155,4 @@ def copy_drills(env_name: str, records: list[dict], count: int, seed: int, quest
     return sql_copy_drills(records, count, seed, question_only)
 
 
-__all__ = ["ENVS", "Env", "StepResult", "copy_drills", "generate", "header", "make_env"]
+__all__ = ["ENVS", "TASK_FIELDS", "Env", "StepResult", "copy_drills", "generate", "header", "make_env", "task_problem"]

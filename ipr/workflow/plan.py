@@ -518,13 +518,16 @@ class Plan:
         return self.step_reward_score_files(benchmark) + explored
 
     def step_accuracy_scorers(self, benchmark) -> str:
-        """--scorer MODEL EXPERT_SCORES and --run MODEL EXPLORE_DIR SCORES_DIR arguments of
-        scripts/step_accuracy.py."""
+        """--scorer MODEL EXPERT_SCORES, --explore MODEL RUN FILE and --scores MODEL RUN FILE arguments
+        of scripts/step_accuracy.py: every shard file by name (the same files as step_accuracy_inputs),
+        so a stale shard of an earlier shard count in the folder is never read."""
         args = []
         for model in self.models:
             args.append(f"--scorer {model} {layout.EXPERT_SCORES.format(benchmark=benchmark, model=model)}")
-            args += [f"--run {model} {explored}/explore {scored}/scores"
-                     for explored, scored in self.mc_runs(benchmark, model)]
+            for explored, scored in self.mc_runs(benchmark, model):
+                for s in self.shard_ids("explore"):
+                    args.append(f"--explore {model} {scored} {explored}/explore/{s}.jsonl")
+                    args.append(f"--scores {model} {scored} {scored}/scores/{s}.jsonl")
         return " ".join(args)
 
     def step_reward_evals(self) -> list:

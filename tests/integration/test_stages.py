@@ -57,14 +57,25 @@ def test_explore_is_repeatable_and_resumes_to_the_same_file(world, tmp_path):
     first = (tmp_path / "a.jsonl").read_bytes()
     assert first == (tmp_path / "b.jsonl").read_bytes()
 
-    # A shard killed after its first chunk: the partial file holds that chunk's records.
+    # A shard killed after its first chunk: the partial file holds its source header (the hashes
+    # the stage computes for these inputs) and that chunk's records.
     lines = first.decode().splitlines(keepends=True)
     first_task = json.loads(lines[0])["task_id"]
     done = [line for line in lines if json.loads(line)["task_id"] == first_task]
-    (tmp_path / "c.jsonl.partial").write_text("".join(done) + '{"id": "torn')
     args, _ = explore_args(world, tmp_path / "c.jsonl")
-    assert script(*args, settings=settings).returncode == 0
+    header = json.dumps({"partial_source": stage_source(args, settings, "policy")}, sort_keys=True) + "\n"
+    (tmp_path / "c.jsonl.partial").write_text(header + "".join(done) + '{"id": "torn')
+    proc = script(*args, settings=settings)
+    assert proc.returncode == 0 and "restarting" not in proc.stderr
     assert (tmp_path / "c.jsonl").read_bytes() == first
+
+
+def stage_source(args, settings, model_flag):
+    """The ``.partial`` header a rollout stage writes for these arguments."""
+    from ipr.cli import RolloutStage, rollout_parser
+
+    parsed = rollout_parser("", model_flag).parse_args([*map(str, args[1:]), "--settings", json.dumps(settings)])
+    return RolloutStage(parsed, getattr(parsed, model_flag), "explore").source()
 
 
 def test_malformed_input_line_is_one_error_and_no_output(world, tmp_path):
@@ -112,12 +123,12 @@ def test_scoring_shard_killed_mid_run_resumes_to_identical_bytes(world, tmp_path
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = out.with_name(out.name + ".partial")
     deadline = time.monotonic() + 300
-    while not (partial.exists() and partial.read_text().count("\n") >= 1) and proc.poll() is None:
+    while not (partial.exists() and partial.read_text().count("\n") >= 2) and proc.poll() is None:
         assert time.monotonic() < deadline, "no record written within 300 s"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the shard finished before it could be killed"
-    assert not out.exists() and 0 < partial.read_text().count("\n") < whole.count(b"\n")
+    assert not out.exists() and 1 < partial.read_text().count("\n") < 1 + whole.count(b"\n")  # header + records
 
     assert script(*args, settings=settings).returncode == 0
     assert out.read_bytes() == whole and not partial.exists()

@@ -121,8 +121,11 @@ def test_step_accuracy_script_reads_shared_exploration(tmp_path):
     expert = [dict(key, id="e", who="expert", action=last, samples=[1.0, 1.0], step_reward=1.0)]
     agent = [dict(key, id="a", who="agent", action=bad, samples=[0.0, 0.0], step_reward=0.0)]
     explore = [dict(key, id="x", prefix=steps[-1], agent_action=bad, continuation=[], outcome_reward=0.0)]
+    # A stale shard of an earlier, larger shard count (its action wins the pair there), left in the
+    # scores folder: the rule names the files to read, so it must not count.
+    stale = [dict(agent[0], id="stale", action=last, samples=[1.0, 1.0], step_reward=1.0)]
     for name, records in (("expert_scores.jsonl", expert), ("ipr/iter1/explore/0.jsonl", explore),
-                          ("ipr_rm/iter1/scores/0.jsonl", agent)):
+                          ("ipr_rm/iter1/scores/0.jsonl", agent), ("ipr_rm/iter1/scores/1.jsonl", stale)):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in records))
     settings = {"seed": 0, "step_accuracy": {"num_samples": [1, 2], "draws": 3},
@@ -133,7 +136,8 @@ def test_step_accuracy_script_reads_shared_exploration(tmp_path):
          "--tasks", str(tmp_path / "train.jsonl"), "--assets", str(tmp_path / "data"),
          "--scorer", "m", str(tmp_path / "expert_scores.jsonl"),
          "--scorer", "idle", str(tmp_path / "expert_scores.jsonl"),
-         "--run", "m", str(tmp_path / "ipr/iter1/explore"), str(tmp_path / "ipr_rm/iter1/scores"),
+         "--explore", "m", "ipr_rm/iter1", str(tmp_path / "ipr/iter1/explore/0.jsonl"),
+         "--scores", "m", "ipr_rm/iter1", str(tmp_path / "ipr_rm/iter1/scores/0.jsonl"),
          "--out-md", str(tmp_path / "acc.md"), "--out-csv", str(tmp_path / "acc.csv"),
          "--figure", str(tmp_path / "acc.png")],
         capture_output=True, text=True)

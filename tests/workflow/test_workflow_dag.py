@@ -285,8 +285,11 @@ def test_step_reward_inputs_list_shared_iteration1_once(tmp_path):
     sources = [scores_source(path) for path in args(data, "--scores")]
     assert sources == [("tiny", "expert")] + [("tiny", r.split("/tiny/")[1]) for r in mc_runs]
     [accuracy] = shell_commands(output, "step_accuracy.py")
-    runs = [accuracy[i + 1 : i + 4] for i, token in enumerate(accuracy) if token == "--run"]
-    assert runs == [["tiny", f"{r}/explore", f"{r}/scores"] for r in mc_runs]
+    # Every shard file by name, never a folder: a stale shard of an earlier shard count is not read.
+    explored = [accuracy[i + 1 : i + 4] for i, token in enumerate(accuracy) if token == "--explore"]
+    scored = [accuracy[i + 1 : i + 4] for i, token in enumerate(accuracy) if token == "--scores"]
+    assert explored == [["tiny", r, f"{r}/explore/0.jsonl"] for r in mc_runs]
+    assert scored == [["tiny", r, f"{r}/scores/0.jsonl"] for r in mc_runs]
 
 
 def test_a_new_tau_changes_only_the_pair_settings(tmp_path):
