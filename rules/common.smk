@@ -389,6 +389,19 @@ def scores_needed(wildcards):
     return builds_step_pairs(wildcards.method)
 
 
+def score_known(wildcards):
+    """Earlier MC estimates by the same scorer that a score shard reuses (ipr.scoring.mc_key): the
+    expert scores, and this shard of the method's earlier iterations (a shard number holds the same
+    tasks in every iteration). The reward model scores afresh: none."""
+    if scorer_of(wildcards.method) == "rm":
+        return []
+    files = [expert_scores_for(wildcards)]
+    for k in range(1, int(wildcards.iter)):
+        run_dir = scores_dir(wildcards.benchmark, wildcards.model, wildcards.method, k)
+        files.append(f"{run_dir}/scores/{wildcards.shard}.jsonl")
+    return files
+
+
 def score_expert_shards(wildcards):
     return expand(
         "results/{benchmark}/{model}/expert_scores/{shard}.jsonl",

@@ -50,6 +50,7 @@ rule score:
         tasks="results/{benchmark}/data/train.jsonl",
         assets="results/{benchmark}/data/assets",
         explore=score_explore_shard,
+        known=score_known,
     output:
         scores="results/{benchmark}/{model}/{method}/iter{iter}/scores/{shard}.jsonl",
     log:
@@ -63,7 +64,8 @@ rule score:
     params:
         python=config["score"]["python"],
         settings=settings_for("score"),
+        known=lambda wildcards, input: " ".join(["--known", *input.known]) if input.known else "",
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"
-        " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"
+        " {params.known} --settings '{params.settings}' --out {output.scores} > {log} 2>&1"
