@@ -46,7 +46,7 @@ ENV_STEPS = [0]
 QUICK_MODEL = {"vocab_size": 700, "hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 2,
                "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 2048,
                "chat_template": "chatml"}
-QUICK_SFT = {"epochs": 6, "learning_rate": 5.0e-3, "batch_size": 8, "warmup_ratio": 0.03, "max_length": 1536,
+QUICK_SFT = {"epochs": 10, "learning_rate": 5.0e-3, "batch_size": 8, "warmup_ratio": 0.03, "max_length": 1536,
              "progress": False}
 
 
@@ -177,33 +177,35 @@ def tokens(backend, env, assets, tasks, args, sampling):
     expert = [r for task in tasks for r in expert_requests(task)]
     scheme = mc_scheme("benchmark", spec, args.num_samples, sampling, args.seed)
     result = {"env": env, "tasks": len(tasks), "expert_actions": len(expert)}
+
+    def job(requests, known):
+        stats = RolloutStats()
+        records = mc_step_rewards(backend, spec, by_id, requests, args.num_samples, sampling, args.batch_size,
+                                  args.seed, "bench", stats, scheme, known)
+        return records, stats
+
+    expert_known: dict = {}
+    expert_records, expert_stats = job(expert, expert_known)  # score_expert: the same either way
     for only_candidates in (False, True):
         agent = agent_requests(explored, by_id, only_candidates)
-        runs = {}
-        for cached in (False, True):
-            known: dict = {}
-            records, generated = [], 0
-            for requests in (expert, agent):  # two jobs: score_expert, then score
-                stats = RolloutStats()
-                if not cached:
-                    known = {}
-                records += mc_step_rewards(backend, spec, by_id, requests, args.num_samples, sampling,
-                                           args.batch_size, args.seed, "bench", stats, scheme, known)
-                generated += stats.generated_tokens
-            runs[cached] = (records, generated)
-        (plain, plain_tokens), (reused, reused_tokens) = runs[False], runs[True]
+        plain, plain_stats = job(agent, {})  # score without the state cache
+        reused, reused_stats = job(agent, dict(expert_known))  # score reading the expert scores
         identical = plain == reused
-        sampled = [r for r in plain if r["samples"]]
+        records = expert_records + plain
+        sampled = [r for r in records if r["samples"]]
         bound_turns = sum(args.num_samples * (args.max_turns - r["t"]) for r in sampled)
         equal_to_expert = sum(r.action == by_id[r.task_id]["messages"][assistant_indices(
             by_id[r.task_id]["messages"])[r.t - 1]]["content"] for r in agent)
-        scored = len(plain)
+        scored = len(records)
+        without = expert_stats.generated_tokens + plain_stats.generated_tokens
+        with_cache = expert_stats.generated_tokens + reused_stats.generated_tokens
         entry = {
             "agent_actions": len(agent), "agent_equal_to_expert_text": equal_to_expert, "scored_actions": scored,
-            "tokens_without_cache": plain_tokens, "tokens_with_cache": reused_tokens,
-            "tokens_per_action_without": round(plain_tokens / scored, 1),
-            "tokens_per_action_with": round(reused_tokens / scored, 1),
-            "fewer": round(1 - reused_tokens / plain_tokens, 3) if plain_tokens else 0.0,
+            "tokens_without_cache": without, "tokens_with_cache": with_cache,
+            "tokens_per_action_without": round(without / scored, 1),
+            "tokens_per_action_with": round(with_cache / scored, 1),
+            "fewer": round(1 - with_cache / without, 3) if without else 0.0,
+            "turns_per_action_without": round((expert_stats.env_steps + plain_stats.env_steps) / scored, 2),
             "bound_turns_per_action": round(bound_turns / scored, 2),
             "identical": identical,
         }
@@ -212,9 +214,9 @@ def tokens(backend, env, assets, tasks, args, sampling):
         print(f"\n== tokens: {env}, {len(tasks)} tasks, {label}: {len(expert)} expert + {len(agent)} agent actions "
               f"({equal_to_expert} agent texts equal the expert's), N={args.num_samples}, max_turns {args.max_turns}")
         print(f"generated tokens per scored action: {entry['tokens_per_action_without']} without the state cache, "
-              f"{entry['tokens_per_action_with']} with it ({100 * entry['fewer']:.1f}% fewer); "
-              f"bound N x turns left: {entry['bound_turns_per_action']} turns per action; "
-              f"identical estimates: {identical}")
+              f"{entry['tokens_per_action_with']} with it ({100 * entry['fewer']:.1f}% fewer); generated turns per "
+              f"scored action {entry['turns_per_action_without']} against the bound N x turns left "
+              f"{entry['bound_turns_per_action']}; identical estimates: {identical}")
     return result
 
 
@@ -236,7 +238,9 @@ def build_quick(root: Path) -> tuple[Path, dict]:
     tic = time.perf_counter()
     build_tiny_model(root / "base", texts, QUICK_MODEL, seed=0, chat_template=template)
     metrics = train_sft(root / "base", root / "model", conversations, QUICK_SFT, seed=0)
-    print(f"quick model: {len(conversations)} expert trajectories, SFT loss {metrics.get('train_loss', '?')}, "
+    losses = metrics.get("train_loss") or ["?"]
+    final = losses[-1] if isinstance(losses, list) else losses
+    print(f"quick model: {len(conversations)} expert trajectories, last SFT loss {final}, "
           f"built in {time.perf_counter() - tic:.0f} s")
     data = {env: (root / ("sql" if env == "sql_embedded" else "webshop"), splits["train"])
             for env, splits in benchmarks.items()}

@@ -23,7 +23,7 @@ from _training_fixtures import CHATML
 
 MODEL = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 2,
          "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 2048}
-MAX_TURNS = 4
+MAX_TURNS = 3
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def episodes_from_task_starts(root, tasks, groups=2, samples=3):
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_carried_cache_gives_the_tokens_of_full_reencoding(world, temperature):
     root, tasks = world
-    sampling = Sampling(temperature, 1.0, 10)
+    sampling = Sampling(temperature, 1.0, 8)
     outcomes, encoded = [], []
     for carry, batch_size in ((False, 64), (True, 64), (True, 2)):
         backend = TransformersBackend(root / "model", batch_size=batch_size, carry_cache=carry)
@@ -82,9 +82,9 @@ def test_resume_cuts_the_kept_cache_to_the_shared_prefix(world):
 def test_mc_step_rewards_equal_with_and_without_the_carried_cache(world):
     root, tasks = world
     spec = EnvSpec("sql_embedded", str(root / "assets"), MAX_TURNS)
-    by_id = {t["task_id"]: t for t in tasks[:3]}
+    by_id = {t["task_id"]: t for t in tasks[:2]}
     wanted = [r for t in by_id.values() for r in expert_requests(t)]
-    sampling = Sampling(1.0, 1.0, 10)
+    sampling = Sampling(1.0, 1.0, 8)
     runs = [mc_step_rewards(TransformersBackend(root / "model", batch_size=b, carry_cache=carry), spec, by_id,
                             wanted, 3, sampling, b, seed=5, config_hash="h")
             for carry, b in ((False, 64), (True, 64), (True, 3))]
@@ -99,10 +99,10 @@ def agent_copies_of_expert(by_id):
 def test_a_question_asked_twice_is_sampled_once_with_the_same_estimate(world, tmp_path):
     root, tasks = world
     spec = EnvSpec("sql_embedded", str(root / "assets"), MAX_TURNS)
-    by_id = {t["task_id"]: t for t in tasks[:3]}
+    by_id = {t["task_id"]: t for t in tasks[:2]}
     expert = [r for t in by_id.values() for r in expert_requests(t)]
     agent = agent_copies_of_expert(by_id)
-    sampling = Sampling(1.0, 1.0, 10)
+    sampling = Sampling(1.0, 1.0, 8)
     scheme = mc_scheme("scorer", spec, 3, sampling, 5)
     backend = TransformersBackend(root / "model")
 
