@@ -23,7 +23,8 @@ from _training_fixtures import CHATML
 
 MODEL = {"vocab_size": 300, "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 2,
          "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 2048}
-MAX_TURNS = 3
+MAX_TURNS = 3  # episodes from the task start
+MC_TURNS = 5  # MC scoring: at least the expert's length
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_resume_cuts_the_kept_cache_to_the_shared_prefix(world):
 
 def test_mc_step_rewards_equal_with_and_without_the_carried_cache(world):
     root, tasks = world
-    spec = EnvSpec("sql_embedded", str(root / "assets"), MAX_TURNS)
+    spec = EnvSpec("sql_embedded", str(root / "assets"), MC_TURNS)
     by_id = {t["task_id"]: t for t in tasks[:2]}
     wanted = [r for t in by_id.values() for r in expert_requests(t)]
     sampling = Sampling(1.0, 1.0, 8)
@@ -98,7 +99,7 @@ def agent_copies_of_expert(by_id):
 
 def test_a_question_asked_twice_is_sampled_once_with_the_same_estimate(world, tmp_path):
     root, tasks = world
-    spec = EnvSpec("sql_embedded", str(root / "assets"), MAX_TURNS)
+    spec = EnvSpec("sql_embedded", str(root / "assets"), MC_TURNS)
     by_id = {t["task_id"]: t for t in tasks[:2]}
     expert = [r for t in by_id.values() for r in expert_requests(t)]
     agent = agent_copies_of_expert(by_id)
