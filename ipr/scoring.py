@@ -9,6 +9,8 @@ killed shard resumes where it stopped and ends with exactly the records of an un
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +154,21 @@ class ScoreRequest:
         return f"{self.task_id}:t{self.t}:{self.who}"
 
 
+def mc_scheme(scorer: str, env: EnvSpec, num_samples: int, sampling: Sampling, seed: int) -> str:
+    """Everything besides the state and the action that an MC estimate depends on: equal schemes,
+    equal estimates for equal questions (the scorer is named by its path: it is fixed per model)."""
+    return json.dumps([scorer, env.name, env.max_turns, num_samples, sampling.temperature, sampling.top_p,
+                       sampling.max_new_tokens, list(sampling.stop), seed])
+
+
+def mc_key(scheme: str, state_key: str, prompt: list[dict]) -> str:
+    """The name of one Monte-Carlo question: the environment state after the action and the
+    conversation the scorer continues (the same state reached by another conversation is another
+    question: the scorer reads the conversation)."""
+    text = json.dumps([scheme, state_key, prompt], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def mc_step_rewards(
     backend: GenerationBackend,
     spec: EnvSpec,
@@ -163,14 +180,27 @@ def mc_step_rewards(
     seed: int,
     config_hash: str,
     stats: RolloutStats | None = None,
+    scheme: str | None = None,
+    known: dict[str, dict] | None = None,
 ) -> list[dict]:
     """Step reward of each requested action: the mean outcome of N scorer continuations after it.
 
     An action that ends the episode (the last step) is scored by its own outcome reward.
+
+    Every question asked of the scorer is named by :func:`mc_key` (recorded as ``mc_key``), and its
+    N samples are seeded from that name, not from the request: an estimate is a function of the
+    scheme, the state and the conversation only. So a question asked twice is sampled once (the
+    agent's action equal to the expert's; the same action in a later iteration), and an estimate
+    found in ``known`` (mc_key -> an earlier score record of the same ``scheme``, which this call
+    extends with its own answers) is reused: the records equal those computed without any reuse.
+    ``scheme`` defaults to one without the scorer's name, for callers that reuse nothing.
     """
+    scheme = scheme if scheme is not None else mc_scheme("", spec, num_samples, sampling, seed)
+    known = known if known is not None else {}
     states: dict[str, list[ExpertState]] = {}
     episodes: list[Episode] = []
     finished: dict[str, dict] = {}
+    asked: dict[str, list[dict]] = {}  # mc_key -> the records waiting for its samples
     for request in requests:
         task = tasks_by_id[request.task_id]
         if request.task_id not in states:
@@ -191,27 +221,52 @@ def mc_step_rewards(
         finished[request.id] = record
         if result.done:
             continue
-        after = env.snapshot()
         prefix = copy.deepcopy(task["messages"][: state.prefix])
         prefix += [{"role": "assistant", "content": request.action}, observation_message(result.observation)]
+        key = mc_key(scheme, env.state_key(), prefix)
+        record["mc_key"] = key
+        if key in known:
+            record["samples"] = list(known[key]["samples"])
+            continue
+        if key in asked:
+            asked[key].append(record)
+            continue
+        asked[key] = [record]
+        after = env.snapshot()
         # The N samples share their first prompt: one group, so one request with n = N.
         for k in range(num_samples):
             episodes.append(
                 Episode(
-                    key=f"{request.id}:s{k}",
+                    key=f"{key}:s{k}",
                     env=branch(spec, after),
                     messages=copy.deepcopy(prefix),
-                    group=request.id,
-                    meta={"request": request.id},
+                    group=key,
+                    meta={"mc_key": key},
                 )
             )
     run_episodes(backend, spec.name, episodes, sampling, batch_size, seed, desc="mc-samples", stats=stats)
     for episode in episodes:
-        finished[episode.meta["request"]]["samples"].append(episode.reward)
+        for record in asked[episode.meta["mc_key"]]:
+            record["samples"].append(episode.reward)
     for record in finished.values():
         if record["samples"]:
             record["step_reward"] = sum(record["samples"]) / len(record["samples"])
+    for key, records in asked.items():
+        known[key] = records[0]
     return [finished[r.id] for r in requests]
+
+
+def known_estimates(paths) -> dict[str, dict]:
+    """mc_key -> score record, from earlier score files (expert scores, earlier iterations) whose
+    records carry ``mc_key`` (a key names its scheme, so another scheme's records never match)."""
+    from ipr.records import read_jsonl
+
+    known: dict[str, dict] = {}
+    for path in paths:
+        for record in read_jsonl(path, "score"):
+            if record.get("mc_key") and record["samples"]:
+                known.setdefault(record["mc_key"], record)
+    return known
 
 
 def expert_requests(task: dict) -> list[ScoreRequest]:

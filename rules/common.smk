@@ -107,6 +107,7 @@ explore_shards = forward("explore_shards", "benchmark", "model", "method", "iter
 score_explore_shard = forward(
     "score_explore_shard", "benchmark", "model", "method", "iter", "shard"
 )
+score_known = forward("score_known", "benchmark", "model", "method", "iter", "shard")
 score_shards = forward("score_shards", "benchmark", "model", "method", "iter")
 pair_expert_scores = forward("pair_expert_scores", "benchmark", "model", "method")
 # Static lists with the rule's wildcards left in: no function for Snakemake to call per job.
@@ -127,6 +128,11 @@ report_config = lambda w: dump(PLAN.config)
 final_outputs, step_reward_methods = PLAN.final_outputs, PLAN.step_reward_methods
 step_reward_evals, all_reward_models = PLAN.step_reward_evals, PLAN.all_reward_models
 all_scorer_costs = PLAN.all_scorer_costs
+
+
+def known_scores_option(wildcards, input):
+    """score's --known arguments: the earlier estimates it may reuse, or nothing."""
+    return " ".join(["--known", *input.known]) if input.known else ""
 
 
 def chat_template_option(wildcards, input):

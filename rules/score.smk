@@ -53,6 +53,7 @@ rule score:
         tasks=layout.TRAIN,
         assets=layout.ASSETS,
         explore=score_explore_shard,
+        known=score_known,
     output:
         scores=layout.SCORES,
     log:
@@ -67,7 +68,8 @@ rule score:
         python=config["score"]["python"],
         settings=settings_for("score"),
         library=library_code("score.py", "score_rm.py"),
+        known=known_scores_option,
     shell:
         "{params.python} {input.code} --benchmark {wildcards.benchmark} --scorer {input.scorer}"
         " --tasks {input.tasks} --assets {input.assets} --explore {input.explore}"
-        " --settings '{params.settings}' --out {output.scores} > {log} 2>&1"
+        " {params.known} --settings '{params.settings}' --out {output.scores} > {log} 2>&1"

@@ -21,12 +21,16 @@ def main():
     def ids_of(task):
         return [r.id for r in scoring.expert_requests(task)]
 
+    seed, sampling = stage.run_seed("expert"), stage.sampling(greedy=False)
+    # Named as the score rule names it, so the agent's scoring finds these estimates (mc_key).
+    scheme = scoring.mc_scheme(str(args.scorer), stage.env, stage.stage["num_samples"], sampling, seed)
+    known: dict = {}  # questions asked twice within this shard are sampled once
+
     def work(chunk, chunk_no):
         requests = [r for task in chunk for r in scoring.expert_requests(task)]
         return scoring.mc_step_rewards(stage.generator, stage.env, tasks_by_id, requests,
-                                       stage.stage["num_samples"], stage.sampling(greedy=False),
-                                       stage.stage["batch_size"], stage.run_seed("expert"),
-                                       stage.config_hash)
+                                       stage.stage["num_samples"], sampling, stage.stage["batch_size"], seed,
+                                       stage.config_hash, scheme=scheme, known=known)
 
     order = stage.run_chunks(tasks, ids_of, work, chunk_tasks=16)
     print(f"scored {len(order)} expert steps of {len(tasks)} tasks")

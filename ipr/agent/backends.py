@@ -39,8 +39,18 @@ class Sampling:
 
 @dataclass(frozen=True)
 class Request:
+    """A conversation to continue, ``len(seeds)`` times.
+
+    ``resume`` and ``keep`` let a backend carry an episode's encoded conversation (its KV cache)
+    from one turn to the next: ``keep`` names, one per seed, under which each sample's state is
+    kept after this call, and ``resume`` names a kept state to start from. Both are hints: a
+    backend without such a store ignores them, and the completions never depend on them.
+    """
+
     messages: list[dict]
     seeds: tuple[int, ...] = (0,)  # one per continuation wanted
+    resume: str | None = None
+    keep: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -51,6 +61,8 @@ class GenerationBackend(Protocol):
     generated_tokens: int  # running total, for tokens/s
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]: ...
+
+    # Optional: ``release(names)`` forgets states kept under ``Request.keep``.
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...] = STOP_STRINGS) -> str:
@@ -138,19 +150,29 @@ def prompt_ids(tokenizer, requests: list[Request], sampling: Sampling, max_conte
 
 
 class TransformersBackend:
-    """Batched decoding with the KV cache, on CPU or GPU, sharing prefill across rows.
+    """Batched decoding with the KV cache, on CPU or GPU; no token of a conversation encoded twice.
 
     On a CPU, prefill (encoding the prompt) costs most of a turn: every prompt repeats the
-    benchmark's header, and the N samples of one action repeat their whole prompt. So each batch is
-    encoded as [common prefix][padding][own suffix] ("middle padding"; positions come from the
-    attention mask, so the padding is invisible to the model): the prefix every row shares is
-    encoded once, each distinct prompt's suffix once, and the cache is then copied to the rows that
-    sample from it. Decoding then drops each row as it finishes. The output equals that of
-    ``model.generate`` on plain left-padded batches (greedy: the same tokens; the tests check it
-    against vLLM).
+    benchmark's header, the N samples of one action repeat their whole prompt, and every turn of an
+    episode repeats all the turns before it. So:
+
+    * each batch is encoded as [cached part][padding][new part] ("middle padding"; positions come
+      from the attention mask, so padding is invisible to the model);
+    * a request that names a kept state (``Request.resume``: the same episode's previous turn)
+      starts from that state's cache, cut to the longest token prefix it shares with the new
+      prompt, so a turn encodes only the reply's end-of-turn and the new observation;
+    * the prefix that all fresh requests of a batch share (at least the header) is encoded once;
+    * each request's prompt is encoded once and its cache copied to the rows that sample from it
+      (the N Monte-Carlo samples of an action);
+    * decoding drops each row as it finishes, and keeps its cache under ``Request.keep`` if asked.
+
+    Output equals that of ``model.generate`` on plain left-padded batches, with or without the
+    carried cache (``carry_cache=False`` re-encodes every prompt; tests/integration/test_kv_carry.py checks the
+    tokens are the same).
     """
 
-    def __init__(self, model_dir: str | os.PathLike, batch_size: int = 64, device: str | None = None):
+    def __init__(self, model_dir: str | os.PathLike, batch_size: int = 64, device: str | None = None,
+                 carry_cache: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -163,6 +185,14 @@ class TransformersBackend:
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 1 << 30))
         self.stop_ids = stop_token_ids(self.tokenizer, self.model.generation_config)
         self.generated_tokens = 0
+        self.encoded_tokens = 0  # prompt tokens run through the model (prefill), for the benchmarks
+        self.carry_cache = carry_cache
+        # name -> (token ids, [(keys, values) per layer, each (heads, tokens, head_dim)])
+        self.kept: dict[str, tuple[list[int], list[tuple]]] = {}
+
+    def release(self, names) -> None:
+        for name in names:
+            self.kept.pop(name, None)
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
         ids = prompt_ids(self.tokenizer, requests, sampling, self.max_context)
@@ -181,35 +211,65 @@ class TransformersBackend:
             self._generate_batch(batch, requests, ids, sampling, results)
         return results
 
+    def _resumed(self, request: Request, prompt: list[int]):
+        """(cached length, per-layer cache) of a kept state for ``prompt``, or (0, None)."""
+        if not (self.carry_cache and request.resume and request.resume in self.kept):
+            return 0, None
+        kept_ids, layers = self.kept[request.resume]
+        length = 0
+        # Leave the prompt's last token to start decoding from.
+        for a, b in zip(kept_ids, prompt[:-1]):
+            if a != b:
+                break
+            length += 1
+        return (length, layers) if length else (0, None)
+
     def _generate_batch(self, batch, requests, ids, sampling, results) -> None:
         torch = self.torch
         prompts = [ids[i] for i in batch]
-        # Shared prefix, leaving every prompt at least one token to start decoding from.
-        shared = min(len(p) for p in prompts) - 1
-        for position in range(shared):
-            if any(p[position] != prompts[0][position] for p in prompts):
-                shared = position
-                break
-        width = max(len(p) for p in prompts)
+        starts = [self._resumed(requests[i], ids[i]) for i in batch]
+        # Fresh requests share the prefix they have in common, encoded once (at least one token of
+        # every prompt is left to start decoding from).
+        fresh = [b for b, (length, _) in enumerate(starts) if not length]
+        if fresh:
+            shared = min(len(prompts[b]) for b in fresh) - 1
+            for position in range(shared):
+                if any(prompts[b][position] != prompts[fresh[0]][position] for b in fresh):
+                    shared = position
+                    break
+            if shared:
+                layers = self._encode_prefix(prompts[fresh[0]][:shared])
+                for b in fresh:
+                    starts[b] = (shared, layers)
+        cached = max(length for length, _ in starts)
+        width = max(len(p) - length for p, (length, _) in zip(prompts, starts))
         pad = self.tokenizer.pad_token_id
-        rows = torch.tensor([p[:shared] + [pad] * (width - len(p)) + p[shared:] for p in prompts], device=self.device)
-        mask = torch.tensor([[1] * shared + [0] * (width - len(p)) + [1] * (len(p) - shared) for p in prompts],
-                            device=self.device)
-        cache = self._prefill(rows, mask, shared)
+        rows, mask = [], []
+        for p, (length, _) in zip(prompts, starts):
+            new = p[length:]
+            rows.append([pad] * (cached - length) + p[:length] + [pad] * (width - len(new)) + new)
+            mask.append([0] * (cached - length) + [1] * length + [0] * (width - len(new)) + [1] * len(new))
+        rows = torch.tensor(rows, device=self.device)
+        mask = torch.tensor(mask, device=self.device)
+        cache = self._prefill(rows, mask, cached, starts)
         # Copy each distinct prompt's cache to the rows that sample from it.
         index = torch.tensor([b for b, i in enumerate(batch) for _ in range(requests[i].n)], device=self.device)
         cache.batch_select_indices(index)
+        keep = [(requests[i].keep[k] if k < len(requests[i].keep) else None, ids[i])
+                for i in batch for k in range(requests[i].n)] if self.carry_cache else None
         texts = self._decode(cache, rows[index, -1:], mask[index],
-                             torch.tensor([s for i in batch for s in requests[i].seeds], device=self.device), sampling)
+                             torch.tensor([s for i in batch for s in requests[i].seeds], device=self.device),
+                             sampling, keep)
         texts = iter(texts)
         for i in batch:
             results[i] = [cut_at_stop(next(texts), sampling.stop) for _ in range(requests[i].n)]
 
-    def _decode(self, cache, last, mask, seeds, sampling) -> list[str]:
+    def _decode(self, cache, last, mask, seeds, sampling, keep=None) -> list[str]:
         """Token-by-token decoding from a filled cache; a row leaves the batch when it finishes.
 
         Finished rows are dropped from the cache at once (``model.generate`` keeps computing them
-        until the longest row ends), so a batch costs what its live rows cost.
+        until the longest row ends), so a batch costs what its live rows cost. ``keep`` gives, per
+        row, a name (or None) and its prompt ids: the row's cache is kept under that name.
         """
         torch = self.torch
         # A stop string first seen at this step ends in this step's token, and every token holds at
@@ -218,53 +278,103 @@ class TransformersBackend:
         position = mask.sum(-1, keepdim=True) - 1
         live = list(range(last.shape[0]))  # row numbers still generating
         tokens: list[list[int]] = [[] for _ in live]
+        chosen_all: list[list[int]] = [[] for _ in live]  # every chosen token, stop tokens included
+
+        def keep_rows(ks):
+            # The cache holds the prompt and every chosen token but the last (never fed back).
+            for k in ks:
+                row = live[k]
+                name, prompt = keep[row] if keep else (None, None)
+                if name is not None:
+                    self._keep(name, prompt + chosen_all[row][:-1], cache, k, mask[k])
+
         for step in range(sampling.max_new_tokens):
             with torch.inference_mode():
                 logits = self.model(input_ids=last, attention_mask=mask, position_ids=position, cache=cache,
                                     use_cache=True).logits[:, -1]
             chosen = pick_tokens(logits, seeds, step, sampling).tolist()
             self.generated_tokens += len(chosen)
-            keep = []
+            kept_rows = []
             for k, (row, token) in enumerate(zip(live, chosen)):
+                chosen_all[row].append(token)
                 if token in self.stop_ids:
                     continue
                 tokens[row].append(token)
                 text = self.tokenizer.decode(tokens[row][-tail:]) if tail else ""
                 if not any(stop in text for stop in sampling.stop):
-                    keep.append(k)
-            if not keep:
+                    kept_rows.append(k)
+            if step == sampling.max_new_tokens - 1:
+                keep_rows(range(len(live)))
                 break
-            if len(keep) < len(live):
-                select = torch.tensor(keep, device=self.device)
+            if len(kept_rows) < len(live):
+                keep_rows(sorted(set(range(len(live))) - set(kept_rows)))
+            if not kept_rows:
+                break
+            if len(kept_rows) < len(live):
+                select = torch.tensor(kept_rows, device=self.device)
                 cache.batch_select_indices(select)
                 mask, position, seeds = mask[select], position[select], seeds[select]
-                live = [live[k] for k in keep]
-            last = torch.tensor([[chosen[k]] for k in keep], device=self.device)
+                live = [live[k] for k in kept_rows]
+            last = torch.tensor([[chosen[k]] for k in kept_rows], device=self.device)
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
             position = position + 1
         return [self.tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
 
-    def _prefill(self, rows, mask, shared: int):
-        """KV cache of every row but its last token: the shared prefix once, then each row's rest."""
+    def _keep(self, name, token_ids, cache, row, row_mask) -> None:
+        columns = row_mask.bool()
+        layers = [(keys[row][:, columns].clone(), values[row][:, columns].clone()) for keys, values in _cache_layers(cache)]
+        assert layers[0][0].shape[1] == len(token_ids), (layers[0][0].shape, len(token_ids))
+        self.kept[name] = (token_ids, layers)
+
+    def _encode_prefix(self, token_ids):
+        """Per-layer cache of one row of tokens."""
         torch = self.torch
         from transformers import DynamicCache
 
         cache = DynamicCache()
         with torch.inference_mode():
-            if shared:
-                self.model(input_ids=rows[:1, :shared], cache=cache, use_cache=True, logits_to_keep=1)
-                cache.batch_repeat_interleave(rows.shape[0])
-            if rows.shape[1] - 1 > shared:
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            self.model(input_ids=torch.tensor([token_ids], device=self.device), cache=cache, use_cache=True,
+                       logits_to_keep=1)
+        self.encoded_tokens += len(token_ids)
+        return [(keys[0], values[0]) for keys, values in _cache_layers(cache)]
+
+    def _prefill(self, rows, mask, cached: int, starts):
+        """KV cache of every row but its last token: the cached part from ``starts`` (each row's
+        length and per-layer cache, right-aligned in the first ``cached`` columns), then the rest."""
+        torch = self.torch
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        if cached:
+            reference = next(layers for length, layers in starts if length)
+            for layer, (like, _) in enumerate(reference):
+                keys = like.new_zeros(len(starts), like.shape[0], cached, like.shape[2])
+                values = keys.clone()
+                for row, (length, layers) in enumerate(starts):
+                    if length:  # right-aligned: the padding before it is masked out
+                        keys[row, :, cached - length :] = layers[layer][0][:, :length]
+                        values[row, :, cached - length :] = layers[layer][1][:, :length]
+                cache.update(keys, values, layer)
+        if rows.shape[1] - 1 > cached:
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
                 self.model(
-                    input_ids=rows[:, shared:-1],
+                    input_ids=rows[:, cached:-1],
                     attention_mask=mask[:, :-1],
-                    position_ids=positions[:, shared:-1],
+                    position_ids=positions[:, cached:-1],
                     cache=cache,
                     use_cache=True,
                     logits_to_keep=1,
                 )
+            self.encoded_tokens += int(mask[:, cached:-1].sum())
         return cache
+
+
+def _cache_layers(cache):
+    """(keys, values) of every layer of a DynamicCache, each (batch, heads, tokens, head_dim)."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))
 
 
 class VllmBackend:
@@ -292,6 +402,9 @@ class VllmBackend:
         # and the same as the transformers backend's.
         self.stop_ids = sorted(stop_token_ids(self.tokenizer, _generation_config(model_dir)))
         self.generated_tokens = 0
+
+    def release(self, names) -> None:
+        """vLLM keeps no per-episode state: its prefix cache finds shared prefixes by itself."""
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
         from vllm import SamplingParams

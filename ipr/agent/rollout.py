@@ -5,6 +5,10 @@ reply is parsed and stepped in its own environment; finished episodes retire and
 take their places, so the batch stays full. Exploration, Monte-Carlo scoring and evaluation all
 run through :func:`run_episodes`.
 
+Each episode asks the backend to keep its encoded conversation after every turn and resumes from it
+at the next, so a backend that can (the transformers backend) encodes only what a turn adds; the
+state is released when the episode ends. The N samples of a group start from one encoded prompt.
+
 Episodes that share a ``group`` start from one state with one prompt (the N Monte-Carlo samples
 after an action): their first turn is one request with ``n = len(group)``, so a backend with prefix
 caching encodes the shared prefix once. Each turn's seed comes from the run seed, the episode's key
@@ -14,6 +18,7 @@ the batch size, on which episodes share a batch, on grouping, or on how tasks ar
 
 from __future__ import annotations
 
+import itertools
 import time
 import zlib
 from collections import deque
@@ -64,6 +69,9 @@ class RolloutStats:
     wall_s: float = 0.0
 
 
+_RUNS = itertools.count()  # names kept backend states apart across calls sharing one backend
+
+
 def key_seed(seed: int, key: str) -> int:
     return zlib.crc32(f"{seed}:{key}".encode())
 
@@ -88,6 +96,9 @@ def run_episodes(
     started = time.perf_counter()
     tokens_before = backend.generated_tokens
     units = deque(list(members) for group, members in groupby(episodes, key=lambda e: e.group or id(e)))
+    run = next(_RUNS)
+    session = {id(e): f"run{run}:{n}" for n, e in enumerate(episodes)}  # the backend's name for its state
+    release = getattr(backend, "release", None)
     live: list[Episode] = []
     bar = tqdm(total=len(episodes), desc=desc, unit="ep", disable=not progress, mininterval=2.0)
     while units or live:
@@ -97,7 +108,9 @@ def run_episodes(
         for _, members in groupby(live, key=lambda e: e.group if e.group and e.turns == 0 else id(e)):
             members = list(members)
             seeds = tuple(key_seed(seed, f"{e.key}:turn{e.turns}") for e in members)
-            requests.append(Request(with_header(env_name, members[0].messages), seeds))
+            resume = session[id(members[0])] if members[0].turns else None
+            requests.append(Request(with_header(env_name, members[0].messages), seeds, resume,
+                                    tuple(session[id(e)] for e in members)))
             owners.append(members)
         tic = time.perf_counter()
         replies = backend.generate(requests, sampling)
@@ -110,6 +123,8 @@ def run_episodes(
                 if not texts:  # no room left in the model's context: the episode ends unsolved
                     episode.done, episode.meta["context_exhausted"] = True, True
                     bar.update(1)
+                    if release:
+                        release([session[id(episode)]])
                     continue
                 text = texts[k]
                 episode.messages.append({"role": "assistant", "content": text})
@@ -119,6 +134,8 @@ def run_episodes(
                 if result.done:
                     episode.done, episode.reward, episode.success = True, float(result.reward), bool(result.success)
                     bar.update(1)
+                    if release:
+                        release([session[id(episode)]])
                 else:
                     episode.messages.append(observation_message(result.observation))
                     still_live.append(episode)
@@ -126,6 +143,8 @@ def run_episodes(
         elapsed = time.perf_counter() - started
         bar.set_postfix_str(f"{(backend.generated_tokens - tokens_before) / max(elapsed, 1e-9):.0f} tok/s", refresh=False)
     bar.close()
+    if release:
+        release(session.values())
     stats.episodes += len(episodes)
     stats.generated_tokens += backend.generated_tokens - tokens_before
     stats.wall_s += time.perf_counter() - started

@@ -392,6 +392,17 @@ class Plan:
         """The explore shard a scores shard scores: the method's own, or in iteration 1 the shared one."""
         return f"{self.explore_dir(benchmark, model, method, k)}/explore/{shard}.jsonl"
 
+    def score_known(self, benchmark, model, method, k, shard) -> list:
+        """Earlier MC estimates by the same scorer that a score shard reuses (ipr.scoring.mc_key): the
+        expert scores, and this shard of the method's earlier iterations (a shard number holds the same
+        tasks in every iteration). The reward model scores afresh: none."""
+        if self.scorer_of(method) == "rm":
+            return []
+        files = [self.expert_scores(benchmark, model, method)]
+        for earlier in range(1, int(k)):
+            files.append(f"{self.scores_dir(benchmark, model, method, earlier)}/scores/{shard}.jsonl")
+        return files
+
     def score_shards(self, benchmark, model, method, k) -> list:
         """Scores per explore shard (iteration 1's may be another method's); none without step pairs."""
         if not self.builds_step_pairs(method):

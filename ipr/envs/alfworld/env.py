@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ipr.envs.alfworld.world import NOTHING_HAPPENS, Household, HouseholdState
-from ipr.envs.base import StepResult
+from ipr.envs.base import StepResult, state_key_of
 
 EPISODE_OVER = "The episode is over."
 
@@ -62,3 +62,6 @@ class AlfworldEnv:
 
     def restore(self, snapshot: Episode) -> None:
         self._episode = snapshot
+
+    def state_key(self) -> str:
+        return state_key_of(self.snapshot())

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from ipr.envs.alfworld.textworld_env import TextWorldSnapshot, game_path
-from ipr.envs.base import StepResult
+from ipr.envs.base import StepResult, state_key_of
 
 DEFAULT_ENGINE_PYTHON = ".venv-alfworld/bin/python"
 ENGINE_FILE = "engine.json"  # in an alfworld_real benchmark's assets: {"engine_python", "data_dir"}
@@ -128,6 +128,9 @@ class RemoteAlfworldEnv:
         self._task = snapshot.task
         self._server.call("restore", id=self._id, task=self._engine_task(snapshot.task),
                           commands=list(snapshot.commands))
+
+    def state_key(self) -> str:
+        return state_key_of(self.snapshot())  # the task and the command history
 
 
 def make_remote_env(assets_dir: str | Path, max_turns: int) -> RemoteAlfworldEnv:

@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ipr.envs.base import StepResult
+from ipr.envs.base import StepResult, state_key_of
 from ipr.envs.sql.backends import ROW_LIMIT, TIME_LIMIT_S, QueryError, SqliteBackend
 from ipr.envs.sql.reward import intercode_reward
 
@@ -199,6 +199,9 @@ class SqlEnv:
 
     def restore(self, snapshot: _State) -> None:
         self._state = snapshot
+
+    def state_key(self) -> str:
+        return state_key_of(self.snapshot())
 
     # -- helpers --------------------------------------------------------------------------
     def _statement(self, text: str) -> str | None:

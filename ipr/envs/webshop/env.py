@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ipr.envs.base import StepResult
+from ipr.envs.base import StepResult, state_key_of
 from ipr.envs.webshop.reward import FUZZY_MATCHERS, best_reward, mean_reward, purchase_reward
 from ipr.envs.webshop.store import CATALOG_FILE, SEARCH_TOP_K, ProductStore, open_store
 
@@ -131,6 +131,9 @@ class WebShopEnv:
 
     def restore(self, snapshot: PageState) -> None:
         self._state = snapshot
+
+    def state_key(self) -> str:
+        return state_key_of(self.snapshot())
 
     # -- pages ----------------------------------------------------------------------------------
     @property
