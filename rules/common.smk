@@ -547,7 +547,7 @@ def library_code(*modules):
     return [str(Path(workflow.basedir) / "ipr" / m) for m in modules]
 
 
-REPORT_LIBRARY = library_code("report.py", "tables.py")
+REPORT_LIBRARY = library_code("report.py", "tables.py", "effect.py", "pairs.py")
 
 
 def final_outputs():

@@ -36,6 +36,25 @@ rule report:
             for table in PAPER_TABLES
             for ext in ["md", "csv", "tex"]
         ],
+        # The pair diagnostic (does IPR get step pairs of its own?) and the method effect with
+        # paired bootstrap CIs over seeds and tasks (ipr/pairs.py, ipr/effect.py).
+        pairs_md=report(
+            "results/tables/pairs.md",
+            category="Tables",
+            labels={"table": "pair diagnostic"},
+        ),
+        pairs_csv="results/tables/pairs.csv",
+        effect_md=report(
+            "results/tables/effect.md",
+            category="Tables",
+            labels={"table": "effect"},
+        ),
+        effect_csv="results/tables/effect.csv",
+        effect_png=report(
+            "results/figures/effect.png",
+            category="Figures",
+            labels={"figure": "effect: seeds, paired differences, iterations"},
+        ),
         config=report(
             "results/tables/config.yaml",
             category="Configuration",
