@@ -38,3 +38,23 @@ rule select_split:
     shell:
         "python {input.code} --tasks {input.tasks} --split {wildcards.split}"
         " --out {output.tasks} > {log} 2>&1"
+
+
+# The validation split carved out of train (generate.valid_per_template, valid_fraction or valid_games):
+# prepare_data leaves it in the assets, so a benchmark without one keeps its outputs; this writes it
+# where the other splits are, for evaluation (evaluate.splits or the benchmark's eval_splits: valid).
+rule validation_split:
+    input:
+        code=stage_script("select_split.py"),
+        assets="results/{benchmark}/data/assets",
+    output:
+        tasks="results/{benchmark}/data/valid.jsonl",
+    log:
+        "logs/{benchmark}/validation_split.log",
+    benchmark:
+        "benchmarks/{benchmark}/validation_split.tsv"
+    conda:
+        "../envs/ipr.yaml"
+    shell:
+        "python {input.code} --tasks {input.assets}/splits/valid.jsonl --split valid"
+        " --out {output.tasks} > {log} 2>&1"
