@@ -133,7 +133,25 @@ def _number(value: float) -> str:
     return f"{value * 100:+.1f}"
 
 
-def effect_markdown(rows: list[dict]) -> str:
+def noise_floor(runs: Mapping, instances: Mapping[str, Sequence], splits: Mapping[str, Sequence[str]]) -> list[dict]:
+    """Per benchmark split and base model: the SFT test reward of each seed, its mean and sample SD
+    over seeds (the seed-to-seed spread any method effect has to stand out from)."""
+    import statistics
+
+    out = []
+    for benchmark, benchmark_splits in splits.items():
+        for split in benchmark_splits:
+            for model in sorted({m for m, _ in instances.values()}):
+                members = sorted((i for i, (m, _) in instances.items() if m == model), key=lambda i: instances[i][1])
+                rewards = [sum(r.values()) / len(r) for i in members if (r := runs.get((benchmark, i, "sft", 0, split)))]
+                if rewards:
+                    out.append({"benchmark": benchmark, "split": split, "model": model, "rewards": rewards,
+                                "mean": statistics.fmean(rewards),
+                                "sd": statistics.stdev(rewards) if len(rewards) > 1 else None})
+    return out
+
+
+def effect_markdown(rows: list[dict], floors: Sequence[dict] = ()) -> str:
     lines = ["# Method effect", "",
              "Mean paired difference of average test reward (x 100) and its 95% paired bootstrap CI over "
              "seeds and tasks (10,000 replicates, seeds and tasks resampled independently). Each method "
@@ -147,6 +165,13 @@ def effect_markdown(rows: list[dict]) -> str:
                      f"{r['iterations']} |")
     if not rows:
         lines.append("| (no comparison has its runs for every seed) ||||||||")
+    if floors:
+        lines += ["", "Noise floor: SFT test reward (x 100) of each seed, mean and SD over seeds.", "",
+                  "| benchmark | split | model | seeds | per seed | mean | SD |", "|---|---|---|---|---|---|---|"]
+        for f in floors:
+            sd = "-" if f["sd"] is None else f"{f['sd'] * 100:.1f}"
+            lines.append(f"| {f['benchmark']} | {f['split']} | {f['model']} | {len(f['rewards'])} | "
+                         + ", ".join(f"{r * 100:.1f}" for r in f["rewards"]) + f" | {f['mean'] * 100:.1f} | {sd} |")
     commits = sorted({r["commit"] for r in rows})
     if commits:
         lines += ["", f"Commit: {', '.join(commits)}."]
@@ -227,7 +252,7 @@ def write_effect(summary_paths: Sequence[str], instances: Mapping[str, Sequence]
     rows = effect_rows(runs, instances, iterations, splits, commit, replicates)
     out_dir = Path(out_dir)
     with atomic_path(out_dir / "effect.md") as tmp:
-        tmp.write_text(effect_markdown(rows))
+        tmp.write_text(effect_markdown(rows, noise_floor(runs, instances, splits)))
     with atomic_path(out_dir / "effect.csv") as tmp:
         tmp.write_text(effect_csv(rows))
     effect_figure(rows, runs, instances, figure)

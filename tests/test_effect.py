@@ -99,5 +99,8 @@ def test_write_effect_from_eval_files(tmp_path):
     csv_lines = (tmp_path / "tables" / "effect.csv").read_text().splitlines()
     assert csv_lines[0].startswith("benchmark,comparison,mean,ci_low,ci_high,seeds,tasks,commit")
     assert csv_lines[1].startswith("sql,ipr-sft,")
-    assert "| sql | tiny | ipr-sft |" in (tmp_path / "tables" / "effect.md").read_text()
+    markdown = (tmp_path / "tables" / "effect.md").read_text()
+    assert "| sql | tiny | ipr-sft |" in markdown
+    sft = [sum(runs[("sql", f"tiny-seed{s}", "sft", 0, "test")].values()) / 12 * 100 for s in (0, 1)]
+    assert f"| sql | test | tiny | 2 | {sft[0]:.1f}, {sft[1]:.1f} |" in markdown  # the noise floor
     assert (tmp_path / "effect.png").stat().st_size > 0
