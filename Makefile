@@ -57,8 +57,9 @@ $(ALFWORLD_VENV)/.installed: requirements-alfworld.txt
 	$(ALFWORLD_VENV)/bin/python -m pip install --quiet --no-deps alfworld==0.3.4
 	touch $@
 
-run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
+run: install  ## the whole pipeline on the embedded default (CPU, tiny model); prints the effect and pair tables
 	$(ACTIVATE) && snakemake --profile profiles/local
+	@cat results/tables/effect.md results/tables/pairs.md
 
 test: install install-vllm install-alfworld system  ## unit tests, DAG checks, lint, and one tiny end-to-end workflow run
 	$(ACTIVATE) && python -m pytest
