@@ -234,6 +234,7 @@ def effect_figure(rows: list[dict], runs: Mapping, instances: Mapping[str, Seque
                     xs.append(iteration)
                     ys.append(sum(values) / len(values))
             ax.plot(xs, ys, marker="o", label=method)
+        ax.set_xticks(sorted({k[3] for k in runs if k[0] == benchmark and k[1] in members and k[4] == split}))
         ax.set_xlabel("iteration (0 = SFT)")
         ax.set_ylabel("mean reward over seeds")
         ax.legend(fontsize=7)
