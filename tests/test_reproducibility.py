@@ -8,6 +8,7 @@ model's tokenizer is pinned, as a change to its corpus silently changes every re
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +17,17 @@ import pytest
 
 from ipr.envs import generate
 
-ROOT = Path(__file__).resolve().parents[1]
+# The repository root: the folder above this file that holds the Snakefile (wherever tests/ nests it).
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "Snakefile").is_file())
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_model  # noqa: E402
-
-from test_end_to_end import SNAKEMAKE, workflow_copy  # noqa: E402
 
 # The default tiny model's tokenizer (config/config.yaml: sql_embedded + the small WebShop, vocab
 # 1,024, chatml): the one the README's results were built with (commit e393c71's build_model.py gives
 # the same). A change to the tokenizer corpus reorders BPE merges and renumbers tokens, so the
-# built model starts from other weights for them: rerun the results then, and update this.
+# built model starts from other weights for them. So does a change to the default's train data (the
+# corpus is their text): on purpose, regenerate the results and update this hash.
 DEFAULT_TOKENIZER_SHA = "bc275b47c608b3bd"
 
 
@@ -54,8 +56,13 @@ def test_default_tokenizer_is_the_one_of_the_published_results(tmp_path):
 
 
 def run_once(tmp_path: Path, name: str, hash_seed: str) -> Path:
-    (tmp_path / name).mkdir()
-    run_dir = workflow_copy(tmp_path / name, "repro_tiny.yaml")
+    """The workflow copied into ``tmp_path/name`` with tests/configs/repro_tiny.yaml, run with
+    PYTHONHASHSEED=hash_seed; returns its results folder."""
+    run_dir = tmp_path / name
+    run_dir.mkdir(parents=True)
+    for item in ("Snakefile", "rules", "scripts", "config", "envs", "report", "ipr"):
+        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, run_dir / item)
+    shutil.copy(ROOT / "tests/configs/repro_tiny.yaml", run_dir / "config/config.yaml")
     env = dict(os.environ, PYTHONHASHSEED=hash_seed)
     proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
                           cwd=run_dir, capture_output=True, text=True, env=env)

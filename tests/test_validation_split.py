@@ -59,7 +59,8 @@ def test_select_split_names_the_missing_validation_split(tmp_path):
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts/select_split.py"
+    root = next(p for p in Path(__file__).resolve().parents if (p / "Snakefile").is_file())
+    script = root / "scripts/select_split.py"
     proc = subprocess.run([sys.executable, str(script), "--tasks", str(tmp_path / "assets/splits/valid.jsonl"),
                            "--split", "valid", "--out", str(tmp_path / "valid.jsonl")], capture_output=True, text=True)
     assert proc.returncode == 1
