@@ -78,8 +78,9 @@ profile: $(VENV)/.installed
 # shards resume from their .partial files. See docs/reliability.md.
 PROFILE ?= profiles/local
 SNAKEMAKE_ARGS = --profile $(PROFILE) $(if $(CONFIG),--configfile $(CONFIG))
-run: install  ## the whole pipeline on the embedded default (CPU, tiny model)
+run: install  ## the whole pipeline on the embedded default (CPU, tiny model); prints the effect and pair tables
 	$(ACTIVATE) && python -m ipr.workflow.run $(SNAKEMAKE_ARGS)
+	@cat results/tables/effect.md results/tables/pairs.md
 
 resume: install  ## continue a run that was killed: the same command, once
 	$(ACTIVATE) && python -m ipr.workflow.run --resume $(SNAKEMAKE_ARGS)

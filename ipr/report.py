@@ -159,9 +159,66 @@ def reward_figure(rows: list[dict], path: str | Path) -> None:
     plt.close(fig)
 
 
+PAIR_COLUMNS = ["benchmark", "iteration", "step_pairs", "step_pairs_not_outcome", "first_diff_turn_mean",
+                "mc_reward_gap_mean", "share_not_outcome", "outcome_pairs", "outcome_first_diff_turn_mean",
+                "model", "method"]
+
+
+def pair_diagnostic_rows(pairs_paths: list[str]) -> list[dict]:
+    """One row per pairs file (benchmark, model, method, iteration): ``ipr.pairs.pair_diagnostic``."""
+    from ipr.pairs import pair_diagnostic
+
+    rows = []
+    for path in pairs_paths:
+        match = PAIRS_PATH.search(Path(path).as_posix())
+        if not match:
+            raise ValueError(f"{path}: not a pairs path (.../<method>/iter<k>/pairs.jsonl)")
+        row = {"benchmark": match["benchmark"], "model": match["model"], "method": match["method"],
+               "iteration": int(match["iteration"])}
+        row.update(pair_diagnostic(list(read_jsonl(path, "pair"))))
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["benchmark"], r["model"], r["method"], r["iteration"]))
+
+
+def _cell(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def pair_diagnostic_markdown(rows: list[dict]) -> str:
+    lines = ["# Pair diagnostic", "",
+             "Per pairs file: step pairs, how many of them are not a copy of an outcome pair of the same task "
+             "(same two whole conversations, so the same DPO term), the mean action index where a pair's "
+             "chosen and rejected first differ (step pairs; outcome pairs), and the mean Monte-Carlo "
+             "step-reward gap of the step pairs. Without step pairs that differ from outcome pairs, IPR's "
+             "step-level term repeats the outcome term.", "",
+             "| benchmark | model | method | iteration | step pairs | not outcome pairs | share | "
+             "first diff turn (step) | first diff turn (outcome) | MC gap | outcome pairs |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['benchmark']} | {r['model']} | {r['method']} | {r['iteration']} | {r['step_pairs']} | "
+                     f"{r['step_pairs_not_outcome']} | {_cell(r['share_not_outcome'], 2)} | "
+                     f"{_cell(r['first_diff_turn_mean'], 2)} | {_cell(r['outcome_first_diff_turn_mean'], 2)} | "
+                     f"{_cell(r['mc_reward_gap_mean'])} | {r['outcome_pairs']} |")
+    if not rows:
+        lines.append("| (no pairs files) |||||||||||")
+    return "\n".join(lines) + "\n"
+
+
+def pair_diagnostic_csv(rows: list[dict]) -> str:
+    return csv_text([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
+                    PAIR_COLUMNS)
+
+
 def write_report(summary_paths: list[str], pairs_paths: list[str], out_dir: str | Path, figures_dir: str | Path) -> list[dict]:
     rows = collect_rows(summary_paths, pairs_paths)
     out_dir, figures_dir = Path(out_dir), Path(figures_dir)
+    diagnostic = pair_diagnostic_rows(pairs_paths)
+    with atomic_path(out_dir / "pairs.md") as tmp:
+        tmp.write_text(pair_diagnostic_markdown(diagnostic))
+    with atomic_path(out_dir / "pairs.csv") as tmp:
+        tmp.write_text(pair_diagnostic_csv(diagnostic))
     with atomic_path(out_dir / "main.md") as tmp:
         tmp.write_text(markdown_table(rows))
     with atomic_path(out_dir / "main.csv") as tmp:

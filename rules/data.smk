@@ -41,3 +41,25 @@ rule select_split:
     shell:
         "python {input.code} --tasks {input.tasks} --split {wildcards.split}"
         " --out {output.tasks} > {log} 2>&1"
+
+
+# The validation split carved out of train (generate.valid_per_template, valid_fraction or valid_games):
+# prepare_data leaves it in the assets, so a benchmark without one keeps its outputs; this writes it
+# where the other splits are, for evaluation (evaluate.splits or the benchmark's eval_splits: valid).
+rule validation_split:
+    input:
+        code=stage_script("select_split.py"),
+        assets=layout.ASSETS,
+    output:
+        tasks=layout.VALID,
+    log:
+        layout.log("validation_split"),
+    benchmark:
+        layout.benchmark("validation_split")
+    conda:
+        "../workflow-envs/ipr.yaml"
+    params:
+        library=library_code("select_split.py"),
+    shell:
+        "python {input.code} --tasks {input.assets}/splits/valid.jsonl --split valid"
+        " --out {output.tasks} > {log} 2>&1"

@@ -35,6 +35,25 @@ rule report:
             for table in PAPER_TABLES
             for ext in ["md", "csv", "tex"]
         ],
+        # The pair diagnostic (does IPR get step pairs of its own?) and the method effect with
+        # paired bootstrap CIs over seeds and tasks (ipr/pairs.py, ipr/effect.py).
+        pairs_md=report(
+            layout.PAIRS_MD,
+            category="Tables",
+            labels={"table": "pair diagnostic"},
+        ),
+        pairs_csv=layout.PAIRS_CSV,
+        effect_md=report(
+            layout.EFFECT_MD,
+            category="Tables",
+            labels={"table": "effect"},
+        ),
+        effect_csv=layout.EFFECT_CSV,
+        effect_png=report(
+            layout.EFFECT_FIGURE,
+            category="Figures",
+            labels={"figure": "effect: seeds, paired differences, iterations"},
+        ),
         config=report(
             layout.CONFIG_AS_RUN,
             category="Configuration",

@@ -22,7 +22,11 @@ def main():
     for split, records in splits.items():
         for record in records:
             record["benchmark"] = args.benchmark
-        write_jsonl(args.out_dir / f"{split}.jsonl", records, "trajectory")
+        # train and test are the rule's outputs; a validation split, when configured, travels in the
+        # assets (rule validation_split writes it out), so benchmarks without one keep their outputs.
+        where = args.out_dir if split in ("train", "test") else staging / "splits"
+        where.mkdir(parents=True, exist_ok=True)
+        write_jsonl(where / f"{split}.jsonl", records, "trajectory")
         print(f"{split}: {len(records)} tasks")
     shutil.rmtree(assets, ignore_errors=True)
     staging.rename(assets)

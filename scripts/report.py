@@ -2,15 +2,19 @@
 reward-per-iteration figure, and the paper's Table 2, 3, 4, Figure 4 and training cost (ipr.tables)."""
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import yaml
 
 from ipr.cli import run
+from ipr.effect import source_commit, write_effect
 from ipr.records import atomic_path
 from ipr.report import markdown_table, write_report
 from ipr.tables import Layout, write_paper_tables
+
+VALIDATION_SPLIT = "valid"
 
 
 def main():
@@ -26,12 +30,28 @@ def main():
     p.add_argument("--figures", required=True, type=Path)
     args = p.parse_args()
     rows = write_report(args.evals, args.pairs, args.out_dir, args.figures)
-    tables = write_paper_tables(Layout.from_json(args.layout), args.evals, args.step_rewards, args.benchmarks_dir,
+    layout = Layout.from_json(args.layout)
+    # The paper's tables are test tables: a validation split (for choosing settings) stays out of
+    # them, and out of their choice of the reported iteration; main.md lists it.
+    test_layout = dataclasses.replace(layout, benchmarks={
+        b: dict(e, splits=[s for s in e["splits"] if s != VALIDATION_SPLIT] or e["splits"])
+        for b, e in layout.benchmarks.items()})
+    tables = write_paper_tables(test_layout, args.evals, args.step_rewards, args.benchmarks_dir,
                                 args.out_dir, args.figures, args.step_reward_methods)
+    # The effect table compares each method at the last iteration (fixed before the run, as the
+    # protocol asks; the best iteration on test would be chosen on the test set), on the test splits.
+    iterations = {m: (0 if m == "sft" else layout.iterations) for m in layout.methods}
+    test_splits = {b: [s for s in e["splits"] if s != VALIDATION_SPLIT] for b, e in layout.benchmarks.items()}
+    effect = write_effect(args.evals, layout.models, iterations, test_splits,
+                          source_commit(Path(__file__).resolve().parents[1]), args.out_dir,
+                          args.figures / "effect.png")
     if args.config_json:
         with atomic_path(args.out_dir / "config.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(json.loads(args.config_json), sort_keys=False))
     print(markdown_table(rows))
+    print((args.out_dir / "pairs.md").read_text())
+    print((args.out_dir / "effect.md").read_text())
+    print(f"{len(effect)} effect rows")
     for table in tables:
         print(table.markdown())
 

@@ -1,4 +1,5 @@
-"""Write the records of one finer split (a record's ``split``, e.g. test_seen) of a task file."""
+"""Write the records of one finer split (a record's ``split``, e.g. test_seen) of a task file; also the
+validation split (``valid``) out of the benchmark's assets."""
 
 import argparse
 from pathlib import Path
@@ -13,6 +14,9 @@ def main():
     p.add_argument("--split", required=True, help="the records' split to keep")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
+    if not args.tasks.exists() and args.split == "valid":
+        raise InputError(f"{args.tasks}: this benchmark has no validation split (set its generate.valid_per_template, "
+                         "valid_fraction or valid_games)")
     records = [r for r in load_jsonl(args.tasks, "trajectory") if r["split"] == args.split]
     if not records:
         raise InputError(f"{args.tasks} has no records of split {args.split!r} (this benchmark has no such split)")

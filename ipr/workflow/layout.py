@@ -18,6 +18,7 @@ RESULTS = "results"
 DATA = "results/{benchmark}/data/{split}.jsonl"
 TRAIN = "results/{benchmark}/data/train.jsonl"
 TEST = "results/{benchmark}/data/test.jsonl"
+VALID = "results/{benchmark}/data/valid.jsonl"
 ASSETS = "results/{benchmark}/data/assets"
 STEP_REWARD_DATA = "results/{benchmark}/step_rewards.jsonl"
 
@@ -56,6 +57,11 @@ MAIN_CSV = TABLE.format(table="main", ext="csv")
 REWARDS_FIGURE = FIGURE.format(figure="rewards")
 FIGURE4 = FIGURE.format(figure="figure4")
 CONFIG_AS_RUN = "results/tables/config.yaml"
+PAIRS_MD = TABLE.format(table="pairs", ext="md")
+PAIRS_CSV = TABLE.format(table="pairs", ext="csv")
+EFFECT_MD = TABLE.format(table="effect", ext="md")
+EFFECT_CSV = TABLE.format(table="effect", ext="csv")
+EFFECT_FIGURE = FIGURE.format(figure="effect")
 STEP_ACCURACY_MD = "results/tables/step_accuracy.{benchmark}.md"
 STEP_ACCURACY_CSV = "results/tables/step_accuracy.{benchmark}.csv"
 STEP_ACCURACY_FIGURE = "results/figures/step_accuracy.{benchmark}.png"
@@ -83,6 +89,7 @@ KIND_NAMES = {
 JOB_FILES = {
     "prepare_data": "{benchmark}/prepare_data",
     "select_split": "{benchmark}/select_split_{split}",
+    "validation_split": "{benchmark}/validation_split",
     "build_model": "models/{model}/build_model",
     "link_model": "models/{model}/link_model",
     "sft": "{benchmark}/{model}/sft/sft",

@@ -115,6 +115,16 @@ def check_methods_sweep(run_dir: Path) -> None:
         assert f"scored by results/{benchmark}/tiny/eto/iter1/policy" in log  # ETO: reference = current policy
         log = (run_dir / f"logs/{benchmark}/tiny/ipr/iter2/reference_logps.log").read_text()
         assert f"scored by results/{benchmark}/tiny/sft/policy" in log
+    # The effect table (one seed: tasks resampled) and the pair diagnostic of every pairs file.
+    effect = list(csv.DictReader(open(results / "tables/effect.csv")))
+    assert [(r["benchmark"], r["comparison"], r["seeds"]) for r in effect] == [
+        (b, c, "1") for b in ("sql_embedded", "webshop") for c in ("ipr-sft", "ipr-eto", "eto-sft")]
+    assert all(float(r["ci_low"]) <= float(r["mean"]) <= float(r["ci_high"]) for r in effect)
+    diagnostic = list(csv.DictReader(open(results / "tables/pairs.csv")))
+    assert {(r["benchmark"], r["method"], r["iteration"]) for r in diagnostic} == {
+        (b, m, str(k)) for b in ("sql_embedded", "webshop") for m in ("eto", "ipr") for k in (1, 2)}
+    assert all(r["step_pairs"] == "0" for r in diagnostic if r["method"] == "eto")
+    assert (results / "figures/effect.png").read_bytes()[:4] == b"\x89PNG"
     # Only the report code changed (its content: Snakemake skips inputs whose checksum is unchanged):
     # the tables are regenerated, nothing is re-run.
     with open(run_dir / "ipr/tables.py", "a") as code:

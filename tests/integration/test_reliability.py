@@ -282,7 +282,7 @@ def test_resume_refuses_while_snakemake_still_runs(tmp_path):
 def workflow_copy(tmp_path: Path, name: str) -> Path:
     run_dir = tmp_path / name
     run_dir.mkdir()
-    for entry in ("Snakefile", "rules", "scripts", "config", "envs", "report", "ipr"):
+    for entry in ("Snakefile", "rules", "scripts", "config", "workflow-envs", "report", "ipr"):
         source = ROOT / entry
         (shutil.copytree if source.is_dir() else shutil.copy)(source, run_dir / entry)
     shutil.copy(ROOT / "tests/configs/kill_tiny.yaml", run_dir / "config/config.yaml")

@@ -203,8 +203,11 @@ def generate_games(seed: int, split: str, count: int, plan: tuple[list[str], lis
 
 def generate_benchmark(out_dir: Path, seed: int, train_games: int = 240, test_seen_games: int = 140,
                        test_unseen_games: int = 134, layouts_per_room: int = 6, unseen_layouts_per_room: int = 2,
-                       max_expert_steps: int = 20) -> dict[str, list[dict]]:
-    """Return ``{"train": [...], "test": [...]}`` trajectory records (test = seen + unseen games).
+                       max_expert_steps: int = 20, valid_games: int = 0) -> dict[str, list[dict]]:
+    """Return ``{"train": [...], "test": [...]}`` trajectory records (test = seen + unseen games), plus
+    ``"valid"`` when ``valid_games`` > 0: new games on train's layouts and combinations (as test_seen
+    is drawn), distinct from every train and test game and drawn after them, so train and both test
+    splits are the same with or without a validation split.
 
     The embedded games need no assets: each record's ``task["game"]`` is the whole game.
     ``out_dir`` is created empty so that the pipeline's assets directory exists.
@@ -213,14 +216,21 @@ def generate_benchmark(out_dir: Path, seed: int, train_games: int = 240, test_se
                 "test_seen_games": test_seen_games, "test_unseen_games": test_unseen_games,
                 "layouts_per_room": layouts_per_room, "unseen_layouts_per_room": unseen_layouts_per_room,
                 "max_expert_steps": max_expert_steps}
+    if valid_games:
+        settings["valid_games"] = valid_games
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     layouts = make_layouts(seed, layouts_per_room)
     plans = split_plan(seed, layouts_per_room, unseen_layouts_per_room)
-    counts = {"train": train_games, "test_seen": test_seen_games, "test_unseen": test_unseen_games}
+    counts = {"train": train_games, "test_seen": test_seen_games, "test_unseen": test_unseen_games,
+              "valid": valid_games}
     env = AlfworldEnv(max_turns=max_expert_steps)
     taken: set[str] = set()
     records: dict[str, list[dict]] = {"train": [], "test": []}
-    for split in SPLITS:
+    if valid_games:
+        records["valid"] = []
+    for split in SPLITS + (("valid",) if valid_games else ()):
+        if split == "valid":
+            plans["valid"] = plans["test_seen"]
         games = generate_games(seed, split, counts[split], plans[split], layouts, max_expert_steps, taken)
         if split == "train":  # seen games use only layouts and combinations that train games did use
             plans["test_seen"] = (sorted({g["layout"] for g in games}), sorted({combination(g) for g in games}))
@@ -230,5 +240,5 @@ def generate_benchmark(out_dir: Path, seed: int, train_games: int = 240, test_se
             expert = run_expert(env, task)
             record = {"id": task_id, "benchmark": BENCHMARK, "task_id": task_id, "split": split, "task": task,
                       **expert, "config_hash": config_hash(settings)}
-            records["train" if split == "train" else "test"].append(validate(record, "trajectory"))
+            records[split if split in ("train", "valid") else "test"].append(validate(record, "trajectory"))
     return records

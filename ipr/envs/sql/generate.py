@@ -30,6 +30,7 @@ from ipr.records import config_hash, validate
 BENCHMARK = "sql_embedded"
 GENERATOR_VERSION = 1
 TEST_KEY_FRACTION = 0.3
+VALID_KEY_FRACTION = 0.2  # of a template's train values, when a validation split is asked for
 MAX_ANSWER_ROWS = 10
 
 # --------------------------------------------------------------------------------------------
@@ -384,7 +385,8 @@ def _pick(rng: random.Random, combos: list[tuple], n: int) -> list[tuple]:
     return picked
 
 
-def _template_items(conn: sqlite3.Connection, template: Template, seed: int, n_train: int, n_test: int) -> dict:
+def _template_items(conn: sqlite3.Connection, template: Template, seed: int, n_train: int, n_test: int,
+                    n_valid: int = 0) -> dict:
     rng = random.Random(f"{seed}:{template.name}")
     candidates = _candidates(conn, template)
     if len(candidates) < 2:
@@ -395,6 +397,12 @@ def _template_items(conn: sqlite3.Connection, template: Template, seed: int, n_t
     else:
         n_test_keys = max(1, round(TEST_KEY_FRACTION * len(candidates)))
         test_keys, train_keys = candidates[:n_test_keys], candidates[n_test_keys:]
+    # Validation is carved out of train as test is out of the candidates: values that train never
+    # pairs with this template (held-out templates have no train values, so no validation either).
+    valid_keys = []
+    if n_valid and len(train_keys) >= 2:
+        n_valid_keys = max(1, round(VALID_KEY_FRACTION * len(train_keys)))
+        valid_keys, train_keys = train_keys[:n_valid_keys], train_keys[n_valid_keys:]
     wordings = range(len(template.wordings))
     train_combos = _pick(rng, [(key, w) for key in range(len(train_keys)) for w in wordings], n_train)
     def frozen(params: dict) -> tuple:
@@ -403,8 +411,12 @@ def _template_items(conn: sqlite3.Connection, template: Template, seed: int, n_t
     used = {(frozen(train_keys[i]), w) for i, w in train_combos}
     test_pool = test_keys + train_keys  # reserved values first, then train's values in unused wordings
     test_combos = [(i, w) for i in range(len(test_pool)) for w in wordings if (frozen(test_pool[i]), w) not in used]
-    out = {}
-    for split, keys, combos in (("train", train_keys, train_combos), ("test", test_pool, _pick(rng, test_combos, n_test))):
+    splits = [("train", train_keys, train_combos), ("test", test_pool, _pick(rng, test_combos, n_test))]
+    if valid_keys:
+        splits.append(("valid", valid_keys, _pick(rng, [(k, w) for k in range(len(valid_keys)) for w in wordings],
+                                                   n_valid)))
+    out = {"valid": []}
+    for split, keys, combos in splits:
         items = []
         for i, w in combos:
             params = keys[i]
@@ -419,30 +431,39 @@ def _template_items(conn: sqlite3.Connection, template: Template, seed: int, n_t
     return out
 
 
-def generate_benchmark(out_dir: Path, seed: int, train_per_template: int, test_per_template: int) -> dict[str, list[dict]]:
-    """Build ``out_dir/dbs/*.sqlite`` and return ``{"train": [...], "test": [...]}`` trajectory records."""
+def generate_benchmark(out_dir: Path, seed: int, train_per_template: int, test_per_template: int,
+                       valid_per_template: int = 0) -> dict[str, list[dict]]:
+    """Build ``out_dir/dbs/*.sqlite`` and return ``{"train": [...], "test": [...]}`` trajectory records,
+    plus ``"valid"`` when ``valid_per_template`` > 0: a validation split carved out of train (per
+    train template, ``VALID_KEY_FRACTION`` of its train values move to validation), for choosing
+    hyper-parameters without looking at test. With ``valid_per_template`` 0 the output is the same
+    as before the option existed."""
     out_dir = Path(out_dir)
     settings = {"benchmark": BENCHMARK, "version": GENERATOR_VERSION, "seed": seed,
                 "train_per_template": train_per_template, "test_per_template": test_per_template}
+    if valid_per_template:
+        settings["valid_per_template"] = valid_per_template
     chash = config_hash(settings)
     for db in DATABASES:
         _build_db(out_dir / "dbs" / f"{db}.sqlite", db, seed)
 
-    tasks: dict[str, list[dict]] = {"train": [], "test": []}
+    splits = ("train", "test", "valid") if valid_per_template else ("train", "test")
+    tasks: dict[str, list[dict]] = {split: [] for split in splits}
     for db in DATABASES:
         conn = sqlite3.connect(f"file:{out_dir / 'dbs' / f'{db}.sqlite'}?mode=ro", uri=True)
         try:
             for template in TEMPLATES:
                 if template.db == db:
-                    items = _template_items(conn, template, seed, train_per_template, test_per_template)
-                    tasks["train"].extend(items["train"])
-                    tasks["test"].extend(items["test"])
+                    items = _template_items(conn, template, seed, train_per_template, test_per_template,
+                                            valid_per_template)
+                    for split in splits:
+                        tasks[split].extend(items[split])
         finally:
             conn.close()
 
     env = SqlEnv(out_dir, max_turns=10, rules="embedded")
     records: dict[str, list[dict]] = {}
-    for split in ("train", "test"):
+    for split in splits:
         order = list(tasks[split])
         random.Random(f"{seed}:order:{split}").shuffle(order)
         records[split] = []

@@ -38,15 +38,29 @@ def _keep_goal_fields(products: Iterable[dict], wanted: set[str], kept: list[dic
         yield product
 
 
-def _split(goals: list[dict], seed: int, test_fraction: float, indices: dict[str, Path | None]) -> dict[str, list[dict]]:
+def _split(goals: list[dict], seed: int, test_fraction: float, indices: dict[str, Path | None],
+           valid_fraction: float = 0.0) -> dict[str, list[dict]]:
     if indices["train"] or indices["test"]:
-        return {split: [goals[i] for i in sorted(load_indices(path, len(goals)))] if path else []
-                for split, path in indices.items()}
+        splits = {split: [goals[i] for i in sorted(load_indices(path, len(goals)))] if path else []
+                  for split, path in indices.items()}
+        return _carve_valid(splits, seed, valid_fraction) if valid_fraction else splits
     asins = sorted({goal["asin"] for goal in goals})
     random.Random(f"{seed}:webshop-split").shuffle(asins)
-    test_asins = set(asins[: max(1, round(test_fraction * len(asins)))])
-    return {"train": [g for g in goals if g["asin"] not in test_asins],
-            "test": [g for g in goals if g["asin"] in test_asins]}
+    n_test = max(1, round(test_fraction * len(asins)))
+    test_asins = set(asins[:n_test])
+    splits = {"train": [g for g in goals if g["asin"] not in test_asins],
+              "test": [g for g in goals if g["asin"] in test_asins]}
+    return _carve_valid(splits, seed, valid_fraction) if valid_fraction else splits
+
+
+def _carve_valid(splits: dict[str, list[dict]], seed: int, valid_fraction: float) -> dict[str, list[dict]]:
+    """Move the goals of a seeded ``valid_fraction`` of train's products to a validation split, as
+    test is split off: by product, so no validation goal's product is a train goal's."""
+    asins = sorted({goal["asin"] for goal in splits["train"]})
+    random.Random(f"{seed}:webshop-valid-split").shuffle(asins)
+    valid_asins = set(asins[: max(1, round(valid_fraction * len(asins)))])
+    return {"train": [g for g in splits["train"] if g["asin"] not in valid_asins], "test": splits["test"],
+            "valid": [g for g in splits["train"] if g["asin"] in valid_asins]}
 
 
 def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_products: int | None = None,
@@ -55,8 +69,11 @@ def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_pr
                      num_train_tasks: int | None = None, num_test_tasks: int | None = None,
                      results_per_page: int = RESULTS_PER_PAGE, min_expert_reward: float = 0.7,
                      page_score: str = "ipr", turn_limit_reward: str = "zero",
-                     fuzzy_matcher: str = "original") -> dict[str, list[dict]]:
-    """Write ``out_dir/catalog.sqlite`` and ``webshop.json``; return ``{"train", "test"}`` trajectory records."""
+                     fuzzy_matcher: str = "original", valid_fraction: float = 0.0,
+                     num_valid_tasks: int | None = None) -> dict[str, list[dict]]:
+    """Write ``out_dir/catalog.sqlite`` and ``webshop.json``; return ``{"train", "test"}`` trajectory records,
+    plus ``"valid"`` when ``valid_fraction`` > 0 (the goals of that share of train's products, at most
+    ``num_valid_tasks``, taken out of train; every goal kept, as test keeps them)."""
     out_dir = Path(out_dir)
     settings = {"benchmark": BENCHMARK, "version": GENERATOR_VERSION, "seed": seed, "catalog": catalog,
                 "num_products": num_products, "data_dir": data_dir, "files": files, "train_indices": train_indices,
@@ -64,6 +81,8 @@ def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_pr
                 "num_test_tasks": num_test_tasks, "results_per_page": results_per_page,
                 "min_expert_reward": min_expert_reward, "page_score": page_score,
                 "turn_limit_reward": turn_limit_reward, "fuzzy_matcher": fuzzy_matcher}
+    if valid_fraction:
+        settings.update(valid_fraction=valid_fraction, num_valid_tasks=num_valid_tasks)
     if catalog == "embedded":
         paths = write_embedded_files(out_dir / "source", seed, num_products or 300)
     elif catalog == "real":
@@ -83,12 +102,13 @@ def generate_webshop(out_dir: Path, seed: int, catalog: str = "embedded", num_pr
                                                      "fuzzy_matcher": fuzzy_matcher}) + "\n")
     goals = human_goals(goal_products, instructions, seed, paths["human_goals"])
     splits = _split(goals, seed, test_fraction, {"train": train_indices and Path(train_indices),
-                                                 "test": test_indices and Path(test_indices)})
+                                                 "test": test_indices and Path(test_indices)}, valid_fraction)
 
     env = WebShopEnv(out_dir, EXPERT_MAX_TURNS)
     chash = config_hash(settings)
     records: dict[str, list[dict]] = {}
-    for split, limit in (("train", num_train_tasks), ("test", num_test_tasks)):
+    limits = {"train": num_train_tasks, "test": num_test_tasks, "valid": num_valid_tasks}
+    for split, limit in ((split, limits[split]) for split in splits):
         records[split] = []
         for goal in splits[split]:
             if limit is not None and len(records[split]) >= limit:
