@@ -170,11 +170,9 @@ def pair_diagnostic_rows(pairs_paths: list[str]) -> list[dict]:
 
     rows = []
     for path in pairs_paths:
-        match = PAIRS_PATH.search(Path(path).as_posix())
-        if not match:
-            raise ValueError(f"{path}: not a pairs path (.../<method>/iter<k>/pairs.jsonl)")
-        row = {"benchmark": match["benchmark"], "model": match["model"], "method": match["method"],
-               "iteration": int(match["iteration"])}
+        found = layout.parse(path, "pairs")
+        row = {"benchmark": found["benchmark"], "model": found["model"], "method": found["method"],
+               "iteration": found["iteration"]}
         row.update(pair_diagnostic(list(read_jsonl(path, "pair"))))
         rows.append(row)
     return sorted(rows, key=lambda r: (r["benchmark"], r["model"], r["method"], r["iteration"]))
