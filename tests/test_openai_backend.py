@@ -153,5 +153,8 @@ def test_the_stage_script_fails_with_one_line_when_the_server_is_down(tmp_path):
                            "--settings", json.dumps(settings), "--out", str(tmp_path / "out.jsonl")],
                           capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: generation server {url}/chat/completions is not reachable")
+    # One error line (after the progress bar's carriage-returned text), no traceback.
+    errors = [line[line.index("error:"):] for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert errors[0].startswith(f"error: generation server {url}/chat/completions is not reachable")
     assert not (tmp_path / "out.jsonl").exists()

@@ -48,8 +48,8 @@ def ci_config() -> dict:
 def snakemake(directory: Path, config: dict, *targets: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.run([*SNAKEMAKE, "--directory", str(directory), "--configfile", str(directory / "config.yaml"),
-                           *targets], capture_output=True, text=True, env=ENV)
+    proc = subprocess.run([*SNAKEMAKE, *targets, "--directory", str(directory),
+                           "--configfile", str(directory / "config.yaml")], capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
