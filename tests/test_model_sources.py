@@ -78,13 +78,17 @@ def test_smollm2_config_plans_one_fetch_and_every_method(tmp_path):
 
 
 @pytest.mark.parametrize("change, expected", [
-    (lambda m: m.update(sha256="abc"), "config['models']['smollm2']['sha256']: 'abc' does not match"),
-    (lambda m: m.pop("gguf_file"), "'gguf_file' is a required property"),
-    (lambda m: m.update(source="path", path="."), "is not allowed (package, sha256 and gguf_file belong to source pypi_gguf"),
-], ids=["bad-sha256", "no-gguf-file", "gguf-fields-on-a-path-model"])
-def test_bad_pypi_gguf_entries_are_one_line(tmp_path, change, expected):
+    (lambda c: c["models"]["smollm2"].update(sha256="abc"), "config['models']['smollm2']['sha256']: 'abc' does not match"),
+    (lambda c: c["models"]["smollm2"].pop("gguf_file"), "'gguf_file' is a required property"),
+    (lambda c: c["models"]["smollm2"].update(source="path", path="."),
+     "is not allowed (package, sha256 and gguf_file belong to source pypi_gguf"),
+    (lambda c: c["evaluate"].update(backend="openai"), "config['evaluate']: 'openai' is a required property"),
+    (lambda c: c["evaluate"].update(backend="openai", openai={"base_url": "http://h/v1", "model": "m", "api_key": "sk"}),
+     "config['evaluate']['openai']: Additional properties are not allowed ('api_key' was unexpected)"),
+], ids=["bad-sha256", "no-gguf-file", "gguf-fields-on-a-path-model", "openai-without-server", "api-key-in-config"])
+def test_bad_model_source_or_server_entries_are_one_line(tmp_path, change, expected):
     config = yaml.safe_load(SMOLLM2.read_text())
-    change(config["models"]["smollm2"])
+    change(config)
     path = tmp_path / "broken.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = dry_run(tmp_path, path)

@@ -108,8 +108,10 @@ def test_masks_on_the_real_tokenizer_cover_eos_and_skip_the_default_system_promp
         targets = [i for i, m in zip(ids, mask) if m]
         assert tokenizer.decode(targets) == reply["content"] + "<|im_end|>"
         assert targets[-1] == end == tokenizer.pad_token_id
+        last = max(i for i, m in enumerate(mask) if m)  # the turn's <|im_end|> (a newline follows it)
         batch = pad_batch([ids, ids[:-3]], [mask, mask[:-3]], tokenizer.pad_token_id)
-        assert batch["loss_mask"][0, len(ids) - 1] == 1 and batch["attention_mask"][1, -1] == 0
+        assert ids[last] == tokenizer.pad_token_id and batch["loss_mask"][0, last] == 1
+        assert batch["input_ids"][1, -1] == tokenizer.pad_token_id and batch["attention_mask"][1, -1] == 0
     ids, loss, prompt_len = encode_pair(tokenizer, [user], [reply])
     assert tokenizer.decode(ids[:prompt_len]).endswith("<|im_start|>assistant\n")
     assert sum(loss) == len(tokenizer(reply["content"] + "<|im_end|>", add_special_tokens=False)["input_ids"])
