@@ -428,18 +428,19 @@ class OpenAIBackend:
         raise AssertionError("unreachable")
 
     def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
-        def one(request: Request) -> list[str]:
-            answer = self._post(self._body(request, sampling))
-            if answer is None:
-                return []
-            self.generated_tokens += int(answer.get("usage", {}).get("completion_tokens", 0))
-            choices = sorted(answer["choices"], key=lambda c: c["index"])
-            return [cut_at_stop(c["message"].get("content") or "", sampling.stop) for c in choices]
-
         if not requests:
             return []
         with ThreadPoolExecutor(max_workers=min(self.settings.max_concurrency, len(requests))) as pool:
-            return list(pool.map(one, requests))
+            answers = list(pool.map(lambda request: self._post(self._body(request, sampling)), requests))
+        results = []
+        for answer in answers:
+            if answer is None:  # over the server's context
+                results.append([])
+                continue
+            self.generated_tokens += int((answer.get("usage") or {}).get("completion_tokens") or 0)
+            choices = sorted(answer["choices"], key=lambda c: c["index"])
+            results.append([cut_at_stop(c["message"].get("content") or "", sampling.stop) for c in choices])
+        return results
 
 
 BACKENDS = ("transformers", "vllm", "openai")
