@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,22 +68,25 @@ def main():
     p.add_argument("--vllm-python", type=Path, default=ROOT / ".venv-vllm/bin/python")
     p.add_argument("--backends", default="transformers,vllm")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args)))
+    if args.worker:  # the result goes to a file: vLLM writes its own logs to stdout
+        args.worker_out.write_text(json.dumps(worker(args)))
         return
 
     results = []
+    work = Path(tempfile.mkdtemp(prefix="benchmark_backends."))
     for backend in args.backends.split(","):
         python = str(args.vllm_python) if backend == "vllm" else sys.executable
-        command = [python, __file__, "--worker", backend, *sys.argv[1:]]
+        out = work / f"{backend}.json"
+        command = [python, __file__, "--worker", backend, "--worker-out", str(out), *sys.argv[1:]]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
                "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")}
         proc = subprocess.run(command, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise SystemExit(f"error: the {backend} worker failed:\n{proc.stderr[-3000:]}")
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        results.append(json.loads(out.read_text()))
     first = results[0]["greedy"]["texts"]
     print(f"{results[0]['prompts']} prompts, batch {args.batch_size}, max_new_tokens {args.max_new_tokens}, "
           f"{args.samples} samples per prompt when sampling; threads: {os.environ.get('OMP_NUM_THREADS', 'default')}\n")
