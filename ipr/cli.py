@@ -188,6 +188,13 @@ def run(main: Callable[[], None]) -> None:
         discard_open_partials()
         print(f"error: {error.strerror}: {error.filename}", file=sys.stderr)
         raise SystemExit(1) from None
+    except Exception as error:
+        from ipr.agent.backends import GenerationServerError
+
+        if not isinstance(error, GenerationServerError):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def require_model_dir(path: str | Path) -> Path:
@@ -252,7 +259,10 @@ def backend(settings: Settings, model_dir: str | Path):
     from ipr.agent.backends import make_backend
 
     stage = settings.stage
-    return make_backend(stage.get("backend", "transformers"), require_model_dir(model_dir), stage["batch_size"])
+    name = stage.get("backend", "transformers")
+    # The openai backend generates on a server; the local model directory is not read.
+    model_dir = model_dir if name == "openai" else require_model_dir(model_dir)
+    return make_backend(name, model_dir, stage["batch_size"], stage.get("openai"))
 
 
 def sampling(settings: Settings, greedy: bool):

@@ -93,12 +93,13 @@ def score_script_name(w):
 
 score_script = lambda w: stage_script(score_script_name(w))
 gpus, num_shards, processes_for = PLAN.gpus, PLAN.num_shards, PLAN.processes
-BUILT_MODELS, LINKED_MODELS = PLAN.built_models, PLAN.linked_models
+BUILT_MODELS, LINKED_MODELS, GGUF_MODELS = PLAN.built_models, PLAN.linked_models, PLAN.gguf_models
 MIXED_METHODS, RFT_METHODS = PLAN.mixed_methods, PLAN.rft_methods
 
 data_sources = forward("data_sources", "benchmark")
 corpus_files = forward("corpus_files")
 linked_model_source = forward("linked_model_source", "model")
+gguf_model_source = forward("gguf_model_source", "model")
 model_chat_template = forward("chat_template_file", "model")
 base_model_dir = forward("model_dir", "model")
 policy_for = forward("policy", "benchmark", "model", "method", "iter")

@@ -43,3 +43,26 @@ rule link_model:
     shell:
         "python {input.code} --model {wildcards.model} {params.source}"
         " {params.template} --out {output.model} > {log} 2>&1"
+
+
+rule fetch_gguf_model:
+    input:
+        code=stage_script("fetch_gguf_model.py"),
+        template=model_chat_template,
+    output:
+        model=directory(layout.MODEL),
+    log:
+        layout.log("fetch_gguf_model"),
+    benchmark:
+        layout.benchmark("fetch_gguf_model")
+    wildcard_constraints:
+        model=alternation(GGUF_MODELS),
+    conda:
+        "../workflow-envs/ipr.yaml"
+    threads: 2
+    params:
+        source=gguf_model_source,
+        library=library_code("fetch_gguf_model.py"),
+    shell:
+        "python {input.code} --model {wildcards.model} {params.source}"
+        " --chat-template {input.template:q} --out {output.model} > {log} 2>&1"

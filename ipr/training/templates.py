@@ -61,6 +61,20 @@ TEMPLATE_TOKENS: dict[str, TemplateTokens] = {
         eos="<|eot_id|>", pad="<|end_of_text|>", bos="<|begin_of_text|>",
         others=("<|start_header_id|>", "<|end_header_id|>"), header_texts=("system", "user", "assistant", "\n\n"),
     ),
+    # SmolLM2-Instruct: eos = pad = <|im_end|>, and a default system message (see the template).
+    "smollm2": TemplateTokens(
+        eos="<|im_end|>", pad="<|im_end|>", others=("<|endoftext|>", "<|im_start|>"),
+        header_texts=("system\n", "user\n", "assistant\n", "You are a helpful AI assistant named SmolLM"),
+    ),
+    "qwen2.5": TemplateTokens(
+        eos="<|im_end|>", pad="<|endoftext|>", others=("<|im_start|>",),
+        header_texts=("system\n", "user\n", "assistant\n", "You are Qwen, created by Alibaba Cloud."),
+    ),
+    "llama-3.1": TemplateTokens(
+        eos="<|eot_id|>", pad="<|finetune_right_pad_id|>", bos="<|begin_of_text|>",
+        others=("<|start_header_id|>", "<|end_header_id|>"),
+        header_texts=("system", "user", "assistant", "\n\n", "Cutting Knowledge Date: December 2023"),
+    ),
 }
 TEMPLATE_NAMES = tuple(TEMPLATE_TOKENS)
 

@@ -92,6 +92,7 @@ JOB_FILES = {
     "validation_split": "{benchmark}/validation_split",
     "build_model": "models/{model}/build_model",
     "link_model": "models/{model}/link_model",
+    "fetch_gguf_model": "models/{model}/fetch_gguf_model",
     "sft": "{benchmark}/{model}/sft/sft",
     "score_expert": "{benchmark}/{model}/expert_scores/{shard}",
     "gather_expert_scores": "{benchmark}/{model}/gather_expert_scores",
@@ -145,27 +146,6 @@ KIND_NAMES = {
     "pairs": "a pairs",
     "reward_model": "a reward-model",
     "scorer_cost": "a scorer-cost",
-}
-
-# The benchmark files of the rules (benchmarks/<path>.tsv, relative to benchmarks/): what the cost
-# table attributes to a method and stage (parse_benchmark). `{run}` as above.
-BENCHMARK_FILES = {
-    "build_model": "models/{model}/build_model",
-    "link_model": "models/{model}/link_model",
-    "prepare_data": "{benchmark}/prepare_data",
-    "select_split": "{benchmark}/select_split_{split}",
-    "score_expert": "{benchmark}/{model}/expert_scores/{shard}",
-    "gather_expert_scores": "{benchmark}/{model}/gather_expert_scores",
-    "sft": "{benchmark}/{model}/sft/sft",
-    "explore": "{benchmark}/{model}/{method}/iter{iter}/explore/{shard}",
-    "score": "{benchmark}/{model}/{method}/iter{iter}/scores/{shard}",
-    "build_pairs": "{benchmark}/{model}/{method}/iter{iter}/build_pairs",
-    "reference_logps": "{benchmark}/{model}/{method}/iter{iter}/reference_logps",
-    "train": "{benchmark}/{model}/{method}/iter{iter}/train",
-    "rft": "{benchmark}/{model}/{method}/iter{iter}/rft",
-    "evaluate": "{benchmark}/{model}/{run}/eval/{split}/{shard}",
-    "gather_eval": "{benchmark}/{model}/{run}/eval/gather_{split}",
-    "score_eval": "{benchmark}/{model}/{run}/eval/score_eval_{split}",
 }
 
 _RUN = r"(?:sft|(?P<method>[^/]+)/iter(?P<iteration>\d+))"

@@ -200,7 +200,12 @@ class Plan:
 
     @cached_property
     def linked_models(self) -> list:
-        return [m for m, e in self.config["models"].items() if e["source"] != "build"]
+        return [m for m, e in self.config["models"].items() if e["source"] in ("path", "hub")]
+
+    @cached_property
+    def gguf_models(self) -> list:
+        """Models converted from a GGUF file inside a pinned PyPI wheel (rule fetch_gguf_model)."""
+        return [m for m, e in self.config["models"].items() if e["source"] == "pypi_gguf"]
 
     @cached_property
     def methods(self) -> list:
@@ -306,6 +311,12 @@ class Plan:
         if entry["source"] == "hub":
             return f"--hub-id {shlex.quote(entry['hub_id'])}"
         return "--path " + shlex.quote(str(Path(entry["path"]).expanduser()))
+
+    def gguf_model_source(self, model: str) -> str:
+        """fetch_gguf_model's source arguments: the pinned wheel, its sha256 and the GGUF member."""
+        entry = self.config["models"][model]
+        return " ".join(f"--{option} {shlex.quote(entry[key])}"
+                        for option, key in (("package", "package"), ("sha256", "sha256"), ("gguf-file", "gguf_file")))
 
     def data_sources(self, benchmark: str) -> list:
         """Local source files of a real-data importer (URLs are downloaded by the job, not tracked)."""
@@ -621,10 +632,14 @@ class Plan:
         for b in self.benchmarks:
             add("prepare_data", layout.TRAIN.format(benchmark=b))
             for s in self.eval_splits(b):
-                if s not in ("train", "test"):
+                if s == "valid":
+                    add("validation_split", layout.VALID.format(benchmark=b))
+                elif s not in ("train", "test"):
                     add("select_split", layout.DATA.format(benchmark=b, split=s))
         for model in self.config["models"]:
-            add("build_model" if model in self.built_models else "link_model", layout.MODEL.format(model=model))
+            rule = ("build_model" if model in self.built_models
+                    else "fetch_gguf_model" if model in self.gguf_models else "link_model")
+            add(rule, layout.MODEL.format(model=model))
         wanted_scorers = set()  # (benchmark, model, scorer) of expert scores that some job reads
         for b, m in itertools.product(self.benchmarks, self.models):
             w = dict(benchmark=b, model=m)

@@ -117,19 +117,20 @@ def paper_dry_run(tmp_path, *args):
 
 @pytest.mark.slow
 def test_paper_config_lists_the_full_sweep(tmp_path):
-    """config/paper.yaml: 3 benchmarks (ALFWorld seen + unseen) x 4 hub models x 7 methods x 5 iterations."""
+    """config/paper.yaml: 3 benchmarks (ALFWorld seen + unseen) x 6 hub models (the paper's 4, Qwen2.5-7B-
+    and Llama-3.1-8B-Instruct) x 7 methods x 5 iterations."""
     config = yaml.safe_load(PAPER.read_text())
     assert list(config["benchmarks"]) == ["webshop", "intercode_sql", "alfworld"]
     assert config["benchmarks"]["alfworld"]["eval_splits"] == ["test_seen", "test_unseen"]
-    assert len(config["models"]) == 4 and config["iterations"] == 5
+    assert len(config["models"]) == 6 and config["iterations"] == 5
     assert config["methods"] == ["sft", "eto", "rft", "ipr", "ipr_no_odpo", "ipr_no_sdpo", "ipr_no_sft"]
     proc = paper_dry_run(tmp_path)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     counts = job_stats(proc.stdout + proc.stderr)
     assert counts == expected_counts(config)
-    assert counts["train"] == 3 * 4 * 5 * 5 and counts["rft"] == 3 * 4 * 5 and sum(counts.values()) == 7363
+    assert counts["train"] == 3 * 6 * 5 * 5 and counts["rft"] == 3 * 6 * 5 and sum(counts.values()) == 11041
     # iteration 1: 2 explorations (eto; ipr) and 1 scoring (ipr) of 8 shards instead of 6 and 3
-    assert counts["explore"] == 3 * 4 * (2 + 6 * 4) * 8 and counts["score"] == 3 * 4 * (1 + 3 * 4) * 8
+    assert counts["explore"] == 3 * 6 * (2 + 6 * 4) * 8 and counts["score"] == 3 * 6 * (1 + 3 * 4) * 8
 
 
 @pytest.mark.slow

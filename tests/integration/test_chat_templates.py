@@ -60,9 +60,18 @@ def test_template_files_match_schema_and_token_table():
     assert sorted(p.stem for p in TEMPLATES_DIR.glob("*.jinja")) == sorted(TEMPLATE_NAMES)
 
 
-def test_mask_is_exactly_the_assistant_turns(template_tokenizer):
+# What a template writes by itself when a conversation has no system message (the model's default).
+DEFAULT_SYSTEM_TEXT = {"smollm2": "You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+                       "qwen2.5": "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+                       "llama-3.1": "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024"}
+
+
+@pytest.mark.parametrize("with_system", [True, False], ids=["system", "no-system"])
+def test_mask_is_exactly_the_assistant_turns(template_tokenizer, with_system):
+    """Also without a system message, where some templates write their model's default one: it is
+    prompt, never a target."""
     name, tokenizer = template_tokenizer
-    conv = conversation(3)
+    conv = conversation(3) if with_system else conversation(3)[1:]
     ids, mask = encode_messages(tokenizer, conv)
     text = tokenizer.apply_chat_template(conv, tokenize=False)
     assert tokenizer(text, add_special_tokens=False)["input_ids"] == ids
@@ -72,6 +81,27 @@ def test_mask_is_exactly_the_assistant_turns(template_tokenizer):
     assert masked == expected
     assert [ids[i] for i in masked] == [ids[i] for i in expected]
     assert tokenizer.decode([ids[i] for i in masked]) == "".join(spans)
+    default = DEFAULT_SYSTEM_TEXT.get(name)
+    if default is not None:
+        # SmolLM's and Qwen's default system message replaces a missing one; Llama 3.1's header is always there.
+        assert (default in text) == (not with_system or name == "llama-3.1")
+
+
+def test_eos_equal_to_pad_stays_a_target(template_tokenizer):
+    """A tokenizer whose pad is its eos (SmolLM2): the eos that ends each assistant turn is a loss
+    target, also after dynamic padding with that same id; masks come from the template, not the pad id."""
+    from ipr.training.masking import pad_batch
+
+    name, tokenizer = template_tokenizer
+    ids, mask = encode_messages(tokenizer, conversation(7))
+    eos = tokenizer.convert_tokens_to_ids(TEMPLATE_TOKENS[name].eos)
+    ends = [i for i, token in enumerate(ids) if token == eos and mask[i]]
+    assert len(ends) == 3  # one per assistant turn
+    batch = pad_batch([ids, ids[: ends[0] + 1]], [mask, mask[: ends[0] + 1]], tokenizer.pad_token_id)
+    assert all(batch["loss_mask"][0, i] == 1 for i in ends) and batch["loss_mask"][1, ends[0]] == 1
+    assert batch["attention_mask"][1, ends[0] + 1:].sum() == 0
+    if name == "smollm2":
+        assert tokenizer.pad_token_id == eos
 
 
 def test_generation_prompt_is_a_prefix_followed_by_the_span(template_tokenizer):
