@@ -60,22 +60,23 @@ def expected_counts(plan: Plan) -> dict:
 
 
 def test_paper_job_counts():
-    """config/paper.yaml: 3 benchmarks (ALFWorld seen + unseen) x 4 hub models x 7 methods x 5 iterations."""
+    """config/paper.yaml: 3 benchmarks (ALFWorld seen + unseen) x 6 hub models (the paper's 4, plus
+    Qwen2.5-7B-Instruct and Llama-3.1-8B-Instruct) x 7 methods x 5 iterations."""
     plan = plan_of("config/paper.yaml")
     assert plan.benchmarks == ["webshop", "intercode_sql", "alfworld"]
     assert plan.methods == ["sft", "eto", "rft", "ipr", "ipr_no_odpo", "ipr_no_sdpo", "ipr_no_sft"]
     counts = plan.job_counts()
     assert counts == expected_counts(plan)
-    assert sum(counts.values()) == 7363
-    assert counts["train"] == 3 * 4 * 5 * 5 and counts["rft"] == 3 * 4 * 5
+    assert len(plan.models) == 6 and sum(counts.values()) == 11041
+    assert counts["train"] == 3 * 6 * 5 * 5 and counts["rft"] == 3 * 6 * 5
     # iteration 1: 2 explorations (eto; ipr) and 1 scoring (ipr) of 8 shards instead of 6 and 3
-    assert counts["explore"] == 3 * 4 * (2 + 6 * 4) * 8 and counts["score"] == 3 * 4 * (1 + 3 * 4) * 8
+    assert counts["explore"] == 3 * 6 * (2 + 6 * 4) * 8 and counts["score"] == 3 * 6 * (1 + 3 * 4) * 8
 
 
 def test_paper_grid_job_counts():
     plan = plan_of("config/paper.yaml", "config/paper_grid.yaml")
     assert len(plan.grids["ipr"]) == 6 and "ipr+learning_rate~5e-07_beta~0.1" in plan.methods
-    assert sum(plan.job_counts().values()) == 14183
+    assert sum(plan.job_counts().values()) == 21271
     assert plan.job_counts() == expected_counts(plan)
 
 
