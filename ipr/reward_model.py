@@ -27,7 +27,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ipr.agent.prompts import parse_action, with_header
+from ipr.agent.prompts import with_header
+from ipr.react import parse_action
 from ipr.records import InputError
 from ipr.scoring import EnvSpec, ScoreRequest, assistant_indices, branch, expert_states
 

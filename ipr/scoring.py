@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ipr.agent.backends import GenerationBackend
-from ipr.agent.prompts import observation_message, parse_action
+from ipr.react import observation_message, parse_action
 from ipr.agent.rollout import Episode, RolloutStats, Sampling, run_episodes
 from ipr.envs import make_env
 from ipr.records import InputError, ResumableWriter

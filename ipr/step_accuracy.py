@@ -29,7 +29,7 @@ import random
 from collections.abc import Iterable
 
 from ipr import report
-from ipr.agent.prompts import parse_action
+from ipr.react import parse_action
 from ipr.scoring import EnvSpec, branch, expert_states
 
 TIE_EPS = 1e-9

@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 from ipr.agent.backends import Request, Sampling, make_backend
-from ipr.agent.prompts import observation_message, parse_action, with_header
+from ipr.agent.prompts import with_header
+from ipr.react import observation_message, parse_action
 from ipr.agent.rollout import Episode, RolloutStats, run_episodes
 from ipr.scoring import (EnvSpec, agent_requests, assistant_indices, expert_requests, explore_chunk, mc_scheme,
                          mc_step_rewards)

@@ -13,7 +13,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from ipr.agent.prompts import parse_action
+from ipr.react import parse_action
 from ipr.envs.webshop.env import WebShopEnv
 from ipr.envs.webshop.generate import generate_webshop
 

@@ -28,7 +28,8 @@ from itertools import groupby
 from tqdm.auto import tqdm
 
 from ipr.agent.backends import GenerationBackend, Request, Sampling
-from ipr.agent.prompts import observation_message, parse_action, with_header
+from ipr.agent.prompts import with_header
+from ipr.react import observation_message, parse_action
 from ipr.envs.base import Env
 
 __all__ = ["Episode", "Sampling", "RolloutStats", "run_episodes", "key_seed"]

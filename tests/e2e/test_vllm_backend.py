@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ipr.agent.prompts import parse_action, with_header
+from ipr.agent.prompts import with_header
+from ipr.react import parse_action
 from ipr.envs import generate
 from ipr.records import load_jsonl, write_jsonl
 from ipr.training.sft import train_sft

@@ -139,7 +139,7 @@ def test_state_key_names_the_state(tmp_path, env_name):
                 "alfworld": {"train_games": 2, "test_seen_games": 1, "test_unseen_games": 1}}[env_name]
     splits = generate(env_name, tmp_path, 0, **settings)
     task = splits["train"][0]
-    from ipr.agent.prompts import parse_action
+    from ipr.react import parse_action
     from ipr.scoring import assistant_indices
 
     actions = [parse_action(task["messages"][i]["content"]) for i in assistant_indices(task["messages"])]

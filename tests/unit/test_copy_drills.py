@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from ipr.agent.prompts import parse_action
+from ipr.react import parse_action
 from ipr.envs import copy_drills, generate
 from ipr.envs.sql import generate as sql_generate
 

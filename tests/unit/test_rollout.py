@@ -3,7 +3,7 @@ real SQL environment: batching, refill, invalid actions, context overflow, snaps
 
 import pytest
 
-from ipr.agent.prompts import parse_action
+from ipr.react import parse_action
 from ipr.agent.rollout import Episode, Sampling, run_episodes
 from ipr.envs import generate
 from ipr.records import InputError

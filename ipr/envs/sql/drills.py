@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 
-from ipr.agent.prompts import parse_action
+from ipr.react import parse_action
 from ipr.envs.sql.generate import TEMPLATES, Template
 
 # Parameters that are cell values (a template whose parameters are all here copies values);
