@@ -125,28 +125,6 @@ def benchmark(rule: str) -> str:
     return f"benchmarks/{JOB_FILES[rule]}.tsv"
 
 
-_RUN = "results/tables/config.yaml"
-STEP_ACCURACY_MD = "results/tables/step_accuracy.{benchmark}.md"
-STEP_ACCURACY_CSV = "results/tables/step_accuracy.{benchmark}.csv"
-STEP_ACCURACY_FIGURE = "results/figures/step_accuracy.{benchmark}.png"
-STEP_REWARDS_MD = "results/tables/step_rewards.md"
-STEP_REWARDS_CSV = "results/tables/step_rewards.csv"
-
-# The paths the report reads back (parse): kind -> pattern, and what a path of that kind is called.
-PARSED = {
-    "eval_summary": EVAL_SUMMARY,
-    "eval_step_rewards": EVAL_STEP_REWARDS,
-    "pairs": PAIRS,
-    "reward_model": REWARD_MODEL,
-    "scorer_cost": SCORER_COST,
-}
-KIND_NAMES = {
-    "eval_summary": "an eval summary",
-    "eval_step_rewards": "a step-reward",
-    "pairs": "a pairs",
-    "reward_model": "a reward-model",
-    "scorer_cost": "a scorer-cost",
-}
 
 _RUN = r"(?:sft|(?P<method>[^/]+)/iter(?P<iteration>\d+))"
 _WILDCARD = re.compile(r"\{(\w+)\}")
