@@ -19,7 +19,7 @@ from ipr.envs.sql.backends import MysqlBackend, SqliteBackend
 from ipr.envs.sql.dump import convert_dump
 from ipr.envs.sql.env import IPR_NOT_UNDERSTOOD, SqlEnv
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("IPR_INTERCODE_DATA", REPO.parent / "shared" / "data" / "intercode_sql"))
 TASKS, DUMP = DATA / "ic_spider_dev.json", DATA / "ic_spider_dbs.sql"
 MEMORY_ERROR = "Error executing query: the result needs more than 16 MB (memory limit); select fewer or shorter values"

@@ -20,7 +20,7 @@ from ipr.envs.sql.expert import run_expert
 from ipr.envs.sql.intercode import IntercodeDataError, load_tasks, split_databases
 from ipr.records import validate
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("IPR_INTERCODE_DATA", REPO.parent / "shared" / "data" / "intercode_sql"))
 TASKS, DUMP = DATA / "ic_spider_dev.json", DATA / "ic_spider_dbs.sql"
 # Gold queries that are not valid MySQL (they fail on InterCode's MySQL 8 too): a table named with
