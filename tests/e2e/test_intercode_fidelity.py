@@ -24,8 +24,13 @@ DATA = Path(os.environ.get("IPR_INTERCODE_DATA", REPO.parent / "shared" / "data"
 TASKS, DUMP = DATA / "ic_spider_dev.json", DATA / "ic_spider_dbs.sql"
 MEMORY_ERROR = "Error executing query: the result needs more than 16 MB (memory limit); select fewer or shorter values"
 
-pytestmark = pytest.mark.skipif(not (TASKS.is_file() and DUMP.is_file()),
-                                reason=f"InterCode data not found in {DATA} (set IPR_INTERCODE_DATA)")
+
+@pytest.fixture(autouse=True)
+def intercode_data():
+    """The data belongs to the test set-up (../shared beside the repository, or $IPR_INTERCODE_DATA):
+    without it the tests fail rather than skip, so a wrong path cannot pass unnoticed."""
+    if not (TASKS.is_file() and DUMP.is_file()):
+        pytest.fail(f"InterCode data not found in {DATA} (set IPR_INTERCODE_DATA)", pytrace=False)
 
 
 def sql(query):

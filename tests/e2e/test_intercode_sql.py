@@ -27,8 +27,13 @@ TASKS, DUMP = DATA / "ic_spider_dev.json", DATA / "ic_spider_dbs.sql"
 # the reserved word SHOW, `COUNT (*)` with a space, a derived table without an alias.
 INVALID_MYSQL_GOLD = {164, 178, 225, 531, 638, 802}
 
-pytestmark = pytest.mark.skipif(not (TASKS.is_file() and DUMP.is_file()),
-                                reason=f"InterCode data not found in {DATA} (set IPR_INTERCODE_DATA)")
+
+@pytest.fixture(autouse=True)
+def intercode_data():
+    """The data belongs to the test set-up (../shared beside the repository, or $IPR_INTERCODE_DATA):
+    without it the tests fail rather than skip, so a wrong path cannot pass unnoticed."""
+    if not (TASKS.is_file() and DUMP.is_file()):
+        pytest.fail(f"InterCode data not found in {DATA} (set IPR_INTERCODE_DATA)", pytrace=False)
 
 
 def sql(query):
