@@ -94,7 +94,10 @@ class RolloutStage:
         self.seed = self.settings.get("seed", 0)
         setup(self.seed)
         claim_partial(args.out)
-        self.model_dir = require_model_dir(model_dir)
+        # The openai backend generates on a server (its URL and model are in the settings, so in the
+        # settings hash); no local model directory is read or hashed.
+        self.served = self.stage.get("backend") == "openai"
+        self.model_dir = Path(model_dir) if self.served else require_model_dir(model_dir)
         if not Path(args.assets).is_dir():
             raise FileNotFoundError(2, "No such file or directory", str(args.assets))
         self.env = env_spec(self.settings, args.assets)
@@ -116,7 +119,7 @@ class RolloutStage:
         shard = {name: getattr(self.args, name) for name in ("shard", "num_shards", "max_tasks")
                  if getattr(self.args, name, None) is not None}
         return {"settings": self.config_hash, "seed": self.seed, "shard": shard,
-                "model": model_digest(self.model_dir),
+                "model": "served" if self.served else model_digest(self.model_dir),
                 **{name: tree_digest(path) for name, path in self.inputs.items()}}
 
     @property
