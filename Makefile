@@ -91,7 +91,7 @@ test: install install-vllm install-alfworld system  ## every tier; what CI runs
 	$(ACTIVATE) && python -m pytest --durations=25
 
 test-fast: install  ## the unit and workflow tiers, for the edit loop
-	$(ACTIVATE) && python -m pytest tests/unit tests/workflow --durations=10
+	$(ACTIVATE) && python -m pytest tests/unit tests/workflow -m "not slow" --durations=10
 
 lint: install
 	$(ACTIVATE) && snakemake --lint && snakefmt --check .
