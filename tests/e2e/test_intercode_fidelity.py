@@ -9,7 +9,6 @@ Data as in tests/e2e/test_intercode_sql.py ($IPR_INTERCODE_DATA or ../shared/dat
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,11 @@ from ipr.envs.sql.backends import MysqlBackend, SqliteBackend
 from ipr.envs.sql.dump import convert_dump
 from ipr.envs.sql.env import IPR_NOT_UNDERSTOOD, SqlEnv
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("IPR_INTERCODE_DATA", REPO.parent / "shared" / "data" / "intercode_sql"))
-TASKS, DUMP = DATA / "ic_spider_dev.json", DATA / "ic_spider_dbs.sql"
+from intercode_data import DUMP, TASKS
 MEMORY_ERROR = "Error executing query: the result needs more than 16 MB (memory limit); select fewer or shorter values"
 
 
-@pytest.fixture(autouse=True)
-def intercode_data():
-    """The data belongs to the test set-up (../shared beside the repository, or $IPR_INTERCODE_DATA):
-    without it the tests fail rather than skip, so a wrong path cannot pass unnoticed."""
-    if not (TASKS.is_file() and DUMP.is_file()):
-        pytest.fail(f"InterCode data not found in {DATA} (set IPR_INTERCODE_DATA)", pytrace=False)
+pytestmark = pytest.mark.usefixtures("intercode_data")
 
 
 def sql(query):
@@ -42,20 +34,6 @@ def dbs(tmp_path_factory):
     out = tmp_path_factory.mktemp("icfid") / "dbs"
     convert_dump(DUMP, out)
     return out
-
-
-@pytest.fixture(scope="module")
-def mariadb():
-    if not (shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin")):
-        pytest.skip("MariaDB is not installed (apt-get install mariadb-server; see system-packages.txt)")
-    from ipr.envs.sql.mariadb import MariaDBServer
-
-    server = MariaDBServer().start()
-    try:
-        server.load_dump(DUMP)
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ test session and stop it afterwards.
 """
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -20,20 +19,13 @@ from ipr.envs.sql.expert import run_expert
 from ipr.envs.sql.intercode import IntercodeDataError, load_tasks, split_databases
 from ipr.records import validate
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("IPR_INTERCODE_DATA", REPO.parent / "shared" / "data" / "intercode_sql"))
-TASKS, DUMP = DATA / "ic_spider_dev.json", DATA / "ic_spider_dbs.sql"
+from intercode_data import DUMP, TASKS
 # Gold queries that are not valid MySQL (they fail on InterCode's MySQL 8 too): a table named with
 # the reserved word SHOW, `COUNT (*)` with a space, a derived table without an alias.
 INVALID_MYSQL_GOLD = {164, 178, 225, 531, 638, 802}
 
 
-@pytest.fixture(autouse=True)
-def intercode_data():
-    """The data belongs to the test set-up (../shared beside the repository, or $IPR_INTERCODE_DATA):
-    without it the tests fail rather than skip, so a wrong path cannot pass unnoticed."""
-    if not (TASKS.is_file() and DUMP.is_file()):
-        pytest.fail(f"InterCode data not found in {DATA} (set IPR_INTERCODE_DATA)", pytrace=False)
+pytestmark = pytest.mark.usefixtures("intercode_data")
 
 
 def sql(query):
@@ -51,20 +43,6 @@ def imported(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tasks():
     return load_tasks(TASKS)
-
-
-@pytest.fixture(scope="session")
-def mariadb():
-    if not (shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin")):
-        pytest.skip("MariaDB is not installed (apt-get install mariadb-server; see system-packages.txt)")
-    from ipr.envs.sql.mariadb import MariaDBServer
-
-    server = MariaDBServer().start()
-    try:
-        server.load_dump(DUMP)
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
