@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ipr.records import atomic_path, read_jsonl
-from ipr.report import csv_text, parse_summary_path
+from ipr.report import csv_text, parse_summary_path, save_figure
 
 COMPARISONS = (("ipr", "sft"), ("ipr", "eto"), ("eto", "sft"))
 COLUMNS = ["benchmark", "comparison", "mean", "ci_low", "ci_high", "seeds", "tasks", "commit", "model", "split",
@@ -240,9 +240,7 @@ def effect_figure(rows: list[dict], runs: Mapping, instances: Mapping[str, Seque
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def write_effect(summary_paths: Sequence[str], instances: Mapping[str, Sequence], iterations: Mapping[str, int],

@@ -120,6 +120,17 @@ def csv_table(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+
+def save_figure(fig, path: str | Path, dpi: int = 120) -> None:
+    """Write a matplotlib figure as PNG, atomically and without the software stamp (so the same
+    figure gives the same bytes), and release it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+
+
 def reward_figure(rows: list[dict], path: str | Path) -> None:
     """Reward against iteration (SFT = iteration 0), one panel per benchmark, one line per model x method."""
     import matplotlib
@@ -131,9 +142,7 @@ def reward_figure(rows: list[dict], path: str | Path) -> None:
     if not benchmarks:  # nothing evaluated yet: an empty panel, so the figure still exists
         fig, ax = plt.subplots(figsize=(4.5, 3.4))
         ax.text(0.5, 0.5, "no results yet", ha="center", va="center")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=120)
-        plt.close(fig)
+        save_figure(fig, path)
         return
     fig, axes = plt.subplots(1, len(benchmarks), figsize=(4.5 * len(benchmarks), 3.4), squeeze=False)
     for ax, benchmark in zip(axes[0], benchmarks):
@@ -154,9 +163,7 @@ def reward_figure(rows: list[dict], path: str | Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 PAIR_COLUMNS = ["benchmark", "iteration", "step_pairs", "step_pairs_not_outcome", "first_diff_turn_mean",

@@ -184,8 +184,6 @@ def figure(rows: list[dict], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ipr.records import atomic_path
-
     fig, (acc_ax, pairs_ax) = plt.subplots(1, 2, figsize=(8, 3.4))
     for scorer in sorted({r["scorer"] for r in rows}):
         mine = [r for r in rows if r["scorer"] == scorer and "skipped" not in r]
@@ -207,6 +205,4 @@ def figure(rows: list[dict], path) -> None:
             ax.legend(fontsize=7)
     fig.suptitle(", ".join(sorted({r["benchmark"] for r in rows})) or "step-reward accuracy", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
-    plt.close(fig)
+    report.save_figure(fig, path)

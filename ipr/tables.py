@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipr.records import atomic_path, read_jsonl
-from ipr.report import parse_summary_path
+from ipr.report import parse_summary_path, save_figure
 from ipr.workflow.layout import EVAL_SUMMARY, RESULTS, parse, parse_benchmark, run_name
 
 MISSING = "–"
@@ -349,9 +349,7 @@ def _bar_figure(layout, bars, methods, columns, png) -> None:
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 # --------------------------------------------------------------------------- training cost
