@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not ENGINE_PYTHON.exists(),
 
 def test_real_engine_wins_and_agrees_with_the_simulator(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([str(ENGINE_PYTHON), "scripts/alfworld_parity.py", "--games", "12",
+    proc = subprocess.run([str(ENGINE_PYTHON), "tools/alfworld_parity.py", "--games", "12",
                            "--out-dir", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,6 +1,6 @@
 """Mixed-loss training step: precomputed reference log-probs vs a reference model in memory.
 
-    python scripts/benchmark_training.py --policy results/sql_embedded/tiny/sft/policy \
+    python tools/benchmark_training.py --policy results/sql_embedded/tiny/sft/policy \
         --pairs results/sql_embedded/tiny/ipr/iter1/pairs.jsonl --env sql_embedded
 
 Each variant runs in its own process (so peak memory is its own): it loads the policy (and, for

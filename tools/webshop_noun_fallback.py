@@ -1,6 +1,6 @@
 """How far the noun fallback moves WebShop rewards, measured on the embedded catalog.
 
-    python scripts/webshop_noun_fallback.py
+    python tools/webshop_noun_fallback.py
 
 For every embedded goal, the top-10 products of the expert's search are scored (best option
 combination) with the fallback noun heuristic, with the embedded titles' nouns known by

@@ -1,6 +1,6 @@
 """WebShop search throughput: index build time and queries/s on a generated catalog.
 
-    python scripts/benchmark_webshop_search.py --products 100000 --queries 500
+    python tools/benchmark_webshop_search.py --products 100000 --queries 500
 
 Builds a catalog of ``--products`` embedded-style products (real data format), times loading +
 indexing into the SQLite FTS5 store, then times uncached top-50 BM25 queries (the goals'

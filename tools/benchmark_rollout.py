@@ -18,8 +18,8 @@ state, same conversation, same scheme; ``ipr.scoring.mc_key``) reuses the answer
 tokens per scored action both ways (the estimates must be identical), and the bound the issue
 names: N x the turns left after the action.
 
-    python scripts/benchmark_rollout.py --quick          # builds its own small model and data
-    python scripts/benchmark_rollout.py --model results/sql_embedded/tiny/sft/policy \\
+    python tools/benchmark_rollout.py --quick          # builds its own small model and data
+    python tools/benchmark_rollout.py --model results/sql_embedded/tiny/sft/policy \\
         --tasks results/sql_embedded/data/train.jsonl --assets results/sql_embedded/data/assets
 
 ``--quick`` generates a small embedded SQL benchmark and WebShop, builds a tiny model, fine-tunes
