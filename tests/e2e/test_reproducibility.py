@@ -8,7 +8,6 @@ model's tokenizer is pinned, as a change to its corpus silently changes every re
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +18,9 @@ from ipr.envs import generate
 
 # The repository root: the folder above this file that holds the Snakefile (wherever tests/ nests it).
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "Snakefile").is_file())
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_model  # noqa: E402
+from _workflow_runs import REFERENCE_CONFIG, run_workflow  # noqa: E402
 
 # The default tiny model's tokenizer (config/config.yaml: sql_embedded + the small WebShop, vocab
 # 1,024, chatml): the one the README's results were built with (commit e393c71's build_model.py gives
@@ -57,21 +56,6 @@ def test_default_tokenizer_is_the_one_of_the_published_results(tmp_path):
     assert digest == DEFAULT_TOKENIZER_SHA
 
 
-def run_once(tmp_path: Path, name: str, hash_seed: str) -> Path:
-    """The workflow copied into ``tmp_path/name`` with tests/configs/repro_tiny.yaml, run with
-    PYTHONHASHSEED=hash_seed; returns its results folder."""
-    run_dir = tmp_path / name
-    run_dir.mkdir(parents=True)
-    for item in ("Snakefile", "rules", "scripts", "config", "workflow-envs", "report", "ipr"):
-        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, run_dir / item)
-    shutil.copy(ROOT / "tests/configs/repro_tiny.yaml", run_dir / "config/config.yaml")
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
-                          cwd=run_dir, capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return run_dir / "results"
-
-
 def outputs(results: Path) -> dict[str, str]:
     """sha256 of every evaluation record file and summary, pairs file, policy's weights and the pair
     diagnostic."""
@@ -81,9 +65,10 @@ def outputs(results: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_two_runs_with_the_same_seed_give_identical_evaluations(tmp_path):
-    first = run_once(tmp_path, "a", "1")
-    second = run_once(tmp_path, "b", "2")
+def test_two_runs_with_the_same_seed_give_identical_evaluations(reference_run, tmp_path):
+    """A second run of the reference run's config, in another folder under another hash seed."""
+    first = reference_run / "results"
+    second = run_workflow(tmp_path / "b", REFERENCE_CONFIG, hash_seed="2") / "results"
     a, b = outputs(first), outputs(second)
     # SFT and IPR iteration 1, each on the validation and the test split.
     summaries = sorted(k for k in a if k.endswith(".summary.json"))

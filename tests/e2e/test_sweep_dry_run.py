@@ -5,11 +5,13 @@ stage. `snakemake --profile profiles/slurm -n` needs no scheduler (a dry run nev
 executor), so this runs without the tests/e2e/slurm/ cluster.
 """
 
+import gzip
 import resource
 import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -115,8 +117,7 @@ def paper_dry_run(tmp_path, *args):
                            *args, "-n", "--quiet", "rules"], capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow
-def test_paper_config_lists_the_full_sweep(tmp_path):
+def test_paper_config_lists_the_full_sweep():
     """config/paper.yaml: 3 benchmarks (ALFWorld seen + unseen) x 6 hub models (the paper's 4, Qwen2.5-7B-
     and Llama-3.1-8B-Instruct) x 7 methods x 5 iterations."""
     config = yaml.safe_load(PAPER.read_text())
@@ -124,9 +125,10 @@ def test_paper_config_lists_the_full_sweep(tmp_path):
     assert config["benchmarks"]["alfworld"]["eval_splits"] == ["test_seen", "test_unseen"]
     assert len(config["models"]) == 6 and config["iterations"] == 5
     assert config["methods"] == ["sft", "eto", "rft", "ipr", "ipr_no_odpo", "ipr_no_sdpo", "ipr_no_sft"]
-    proc = paper_dry_run(tmp_path)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    counts = job_stats(proc.stdout + proc.stderr)
+    # The stored job list of config/paper.yaml: test_dry_run_fixture[paper] (tests/workflow/test_plan.py)
+    # proves it equal to a real `snakemake -n`, so the counts need no second dry run of 11,041 jobs.
+    with gzip.open(ROOT / "tests/fixtures/dry_run/paper.txt.gz", "rt") as jobs:
+        counts = dict(Counter(line[len("rule "):-1] for line in jobs.read().splitlines() if line.startswith("rule ")))
     assert counts == expected_counts(config)
     assert counts["train"] == 3 * 6 * 5 * 5 and counts["rft"] == 3 * 6 * 5 and sum(counts.values()) == 11041
     # iteration 1: 2 explorations (eto; ipr) and 1 scoring (ipr) of 8 shards instead of 6 and 3
