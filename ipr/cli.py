@@ -177,8 +177,11 @@ def run(main: Callable[[], None]) -> None:
 
     An input error also removes the stage's ``.partial``: a retry with the same inputs cannot
     succeed, and a retry with corrected inputs must not resume from records of the wrong ones."""
+    from ipr.envs import env_services
+
     try:
-        main()
+        with env_services():  # the servers its environments start stop with the stage
+            main()
     except RecordError as error:
         discard_open_partials()
         print(f"error: bad record: {error}", file=sys.stderr)

@@ -54,6 +54,7 @@ def expert_states(spec: EnvSpec, task: dict) -> list[ExpertState]:
         result = env.step(parse_action(task["messages"][index]["content"]))
         if result.done:
             break
+    env.close()
     if len(states) < len(expert_steps):
         # A horizon shorter than the expert leaves prefixes no agent could ever be scored from.
         raise InputError(f"task {task['task_id']}: the expert takes {len(expert_steps)} steps but the episode "

@@ -123,6 +123,7 @@ def run_episodes(
             for k, episode in enumerate(members):
                 if not texts:  # no room left in the model's context: the episode ends unsolved
                     episode.done, episode.meta["context_exhausted"] = True, True
+                    episode.env.close()
                     bar.update(1)
                     if release:
                         release([session[id(episode)]])
@@ -134,6 +135,7 @@ def run_episodes(
                 stats.env_steps += 1
                 if result.done:
                     episode.done, episode.reward, episode.success = True, float(result.reward), bool(result.success)
+                    episode.env.close()
                     bar.update(1)
                     if release:
                         release([session[id(episode)]])

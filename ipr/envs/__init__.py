@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from ipr.envs.base import Env, StepResult
-
-ENVS = ("sql_embedded", "intercode_sql", "webshop", "alfworld", "alfworld_real")
 
 # Kept short: it is in every prompt, and a tiny model pays for every token of it.
 _SQL_HEADER = """You are a SQL agent. Each turn, write "Thought: <reason>", then "Action: " and either a ```sql block with one query, or submit when the last result answers the question. SHOW TABLES and DESC <table> show the schema.
@@ -36,7 +37,6 @@ Action: click[mint]
 Observation: ... [SEP] Buy Now
 Thought: Everything matches, so I will buy it.
 Action: click[Buy Now]"""
-_HEADERS = {"sql_embedded": _SQL_HEADER, "intercode_sql": _SQL_HEADER, "webshop": _WEBSHOP_HEADER}
 
 
 _ALFWORLD_INSTRUCTION = """You are in a household. Each turn, write "Thought: <reason>", then "Action: <command>". Commands: go to X, open X, close X, take X from Y, put X in/on Y, clean X with Y, heat X with Y, cool X with Y, use X, examine X, look, inventory.
@@ -59,8 +59,7 @@ TASK_FIELDS: dict[str, dict[str, type | tuple]] = {
 
 def task_problem(env_name: str, task: dict) -> tuple[str, str] | None:
     """(field, problem) of the first field of ``task`` that family ``env_name`` cannot use, or None."""
-    _check(env_name)
-    for field, types in TASK_FIELDS[env_name].items():
+    for field, types in family(env_name).task_fields.items():
         if field not in task:
             return field, f"missing (the {env_name} environment needs it)"
         value = task[field]
@@ -71,33 +70,144 @@ def task_problem(env_name: str, task: dict) -> tuple[str, str] | None:
     return None
 
 
-def _check(env_name: str) -> None:
-    if env_name not in ENVS:
-        raise ValueError(f"unknown environment {env_name!r}; known: {', '.join(ENVS)}")
+# -- the families ---------------------------------------------------------------------------
+# Each family's modules are imported when it is first used: the ALFWorld engine, spaCy (WebShop) and
+# the MySQL driver are heavy or optional, and a SQL stage must not need them.
+
+
+def _make_sql_embedded(assets_dir: Path, max_turns: int) -> Env:
+    from ipr.envs.sql.env import SqlEnv
+
+    return SqlEnv(assets_dir, max_turns, rules="embedded")  # the conventions its data was made with
+
+
+def _make_intercode(assets_dir: Path, max_turns: int) -> Env:
+    from ipr.envs.sql.intercode import make_intercode_env
+
+    return make_intercode_env(assets_dir, max_turns)
+
+
+def _make_webshop(assets_dir: Path, max_turns: int) -> Env:
+    from ipr.envs.webshop.env import WebShopEnv
+
+    return WebShopEnv(assets_dir, max_turns)
+
+
+def _make_alfworld(assets_dir: Path, max_turns: int) -> Env:
+    from ipr.envs.alfworld.env import AlfworldEnv
+
+    return AlfworldEnv(max_turns)
+
+
+def _make_alfworld_real(assets_dir: Path, max_turns: int) -> Env:
+    from ipr.envs.alfworld.remote import make_remote_env
+
+    return make_remote_env(assets_dir, max_turns)
+
+
+def _generate_sql_embedded(out_dir: Path, seed: int, **settings) -> dict[str, list[dict]]:
+    from ipr.envs.sql.generate import generate_benchmark
+
+    return generate_benchmark(out_dir, seed, **settings)
+
+
+def _generate_intercode(out_dir: Path, seed: int, **settings) -> dict[str, list[dict]]:
+    from ipr.envs.sql.intercode import generate_intercode
+
+    return generate_intercode(out_dir, seed, **settings)
+
+
+def _generate_webshop(out_dir: Path, seed: int, **settings) -> dict[str, list[dict]]:
+    from ipr.envs.webshop.generate import generate_webshop
+
+    return generate_webshop(out_dir, seed, **settings)
+
+
+def _generate_alfworld(out_dir: Path, seed: int, **settings) -> dict[str, list[dict]]:
+    from ipr.envs.alfworld.generate import generate_benchmark
+
+    return generate_benchmark(out_dir, seed, **settings)
+
+
+def _generate_alfworld_real(out_dir: Path, seed: int, **settings) -> dict[str, list[dict]]:
+    from ipr.envs.alfworld.real_data import import_benchmark
+
+    return import_benchmark(out_dir, **settings)  # the first N games in path order: no seed
+
+
+def _alfworld_header() -> str:
+    from ipr.envs.alfworld.env import AlfworldEnv
+    from ipr.envs.alfworld.expert import example_text
+
+    return f"{_ALFWORLD_INSTRUCTION}\n{example_text(AlfworldEnv(max_turns=20))}"
+
+
+def _sql_drills(records: list[dict], count: int, seed: int, question_only: bool) -> list[list[dict]]:
+    from ipr.envs.sql.drills import copy_drills as sql_copy_drills
+
+    return sql_copy_drills(records, count, seed, question_only)
+
+
+@contextmanager
+def _intercode_servers() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        from ipr.envs.sql.intercode import stop_servers
+
+        stop_servers()
+
+
+@contextmanager
+def _alfworld_engines() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        from ipr.envs.alfworld.remote import stop_engines
+
+        stop_engines()
+
+
+@dataclass(frozen=True)
+class EnvFamily:
+    """One benchmark family: what its tasks hold, how its episodes and data are made, its prompt."""
+
+    name: str
+    task_fields: dict[str, type | tuple]  # fields of a record's ``task`` the env and reward read
+    make: Callable[[Path, int], Env]  # (assets_dir, max_turns) -> a fresh environment
+    generate: Callable[..., dict[str, list[dict]]]  # (out_dir, seed, **settings) -> records by split
+    header: Callable[[], str]  # the system message: instruction and a one-shot example
+    # Synthetic pretraining conversations that teach copying values from the question, or None.
+    drills: Callable[[list[dict], int, int, bool], list[list[dict]]] | None = None
+    # The lifetime of the servers its episodes start on first use (a MariaDB, the ALFWorld engine):
+    # they stop when this context ends. Families without servers have nothing to stop.
+    services: Callable[[], AbstractContextManager] = nullcontext
+
+
+FAMILIES: dict[str, EnvFamily] = {f.name: f for f in (
+    EnvFamily("sql_embedded", _SQL_TASK, _make_sql_embedded, _generate_sql_embedded,
+              lambda: _SQL_HEADER, drills=_sql_drills),
+    EnvFamily("intercode_sql", _SQL_TASK, _make_intercode, _generate_intercode, lambda: _SQL_HEADER,
+              services=_intercode_servers),
+    EnvFamily("webshop", TASK_FIELDS["webshop"], _make_webshop, _generate_webshop, lambda: _WEBSHOP_HEADER),
+    EnvFamily("alfworld", TASK_FIELDS["alfworld"], _make_alfworld, _generate_alfworld, _alfworld_header),
+    # The real games share the simulator's header: it answers those actions as the real engine does.
+    EnvFamily("alfworld_real", TASK_FIELDS["alfworld_real"], _make_alfworld_real, _generate_alfworld_real,
+              _alfworld_header, services=_alfworld_engines),
+)}
+ENVS = tuple(FAMILIES)
+
+
+def family(env_name: str) -> EnvFamily:
+    try:
+        return FAMILIES[env_name]
+    except KeyError:
+        raise ValueError(f"unknown environment {env_name!r}; known: {', '.join(ENVS)}") from None
 
 
 def make_env(env_name: str, assets_dir: str | Path, max_turns: int) -> Env:
     """A fresh environment of family ``env_name`` over the generated assets in ``assets_dir``."""
-    _check(env_name)
-    if env_name == "webshop":
-        from ipr.envs.webshop.env import WebShopEnv
-
-        return WebShopEnv(Path(assets_dir), max_turns)
-    if env_name == "alfworld":
-        from ipr.envs.alfworld.env import AlfworldEnv
-
-        return AlfworldEnv(max_turns)
-    if env_name == "alfworld_real":
-        from ipr.envs.alfworld.remote import make_remote_env
-
-        return make_remote_env(assets_dir, max_turns)
-    if env_name == "intercode_sql":
-        from ipr.envs.sql.intercode import make_intercode_env
-
-        return make_intercode_env(Path(assets_dir), max_turns)
-    from ipr.envs.sql.env import SqlEnv
-
-    return SqlEnv(Path(assets_dir), max_turns, rules="embedded")  # the conventions its data was made with
+    return family(env_name).make(Path(assets_dir), max_turns)
 
 
 def header(env_name: str) -> str:
@@ -108,13 +218,7 @@ def header(env_name: str) -> str:
     on a fixed tiny game, so its observations are the simulator's own; the real games share it, as
     the simulator answers those actions as the real engine does (tests/e2e/test_alfworld_engine.py).
     """
-    _check(env_name)
-    if env_name in ("alfworld", "alfworld_real"):
-        from ipr.envs.alfworld.env import AlfworldEnv
-        from ipr.envs.alfworld.expert import example_text
-
-        return f"{_ALFWORLD_INSTRUCTION}\n{example_text(AlfworldEnv(max_turns=20))}"
-    return _HEADERS[env_name]
+    return family(env_name).header()
 
 
 def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[str, list[dict]]:
@@ -122,37 +226,26 @@ def generate(env_name: str, out_dir: str | Path, seed: int, **settings) -> dict[
 
     A record's ``split`` may refine its file's split (ALFWorld's test holds test_seen and test_unseen).
     """
-    _check(env_name)
-    if env_name == "webshop":
-        from ipr.envs.webshop.generate import generate_webshop
-
-        return generate_webshop(Path(out_dir), seed, **settings)
-    if env_name == "alfworld":
-        from ipr.envs.alfworld.generate import generate_benchmark as generate_alfworld
-
-        return generate_alfworld(Path(out_dir), seed, **settings)
-    if env_name == "alfworld_real":  # the first N games in path order: no seed
-        from ipr.envs.alfworld.real_data import import_benchmark
-
-        return import_benchmark(Path(out_dir), **settings)
-    if env_name == "intercode_sql":
-        from ipr.envs.sql.intercode import generate_intercode
-
-        return generate_intercode(Path(out_dir), seed, **settings)
-    from ipr.envs.sql.generate import generate_benchmark
-
-    return generate_benchmark(Path(out_dir), seed, **settings)
+    return family(env_name).generate(Path(out_dir), seed, **settings)
 
 
 def copy_drills(env_name: str, records: list[dict], count: int, seed: int, question_only: bool = False) -> list[list[dict]]:
     """Synthetic pretraining conversations that teach copying values from the question (see
     ``ipr/envs/sql/drills.py``); empty for a family without question templates (intercode_sql)."""
-    _check(env_name)
-    if env_name != "sql_embedded":
-        return []
-    from ipr.envs.sql.drills import copy_drills as sql_copy_drills
-
-    return sql_copy_drills(records, count, seed, question_only)
+    drills = family(env_name).drills
+    return drills(records, count, seed, question_only) if drills else []
 
 
-__all__ = ["ENVS", "TASK_FIELDS", "Env", "StepResult", "copy_drills", "generate", "header", "make_env", "task_problem"]
+@contextmanager
+def env_services() -> Iterator[None]:
+    """The lifetime of every server an environment starts in this process: the servers stop when
+    the block ends, normally or by an error. Every stage runs inside one (``ipr.cli.run``); code that
+    makes environments outside any block (a Python shell) has its servers stopped at exit instead."""
+    with ExitStack() as stack:
+        for fam in FAMILIES.values():
+            stack.enter_context(fam.services())
+        yield
+
+
+__all__ = ["ENVS", "FAMILIES", "TASK_FIELDS", "Env", "EnvFamily", "StepResult", "copy_drills", "env_services",
+           "family", "generate", "header", "make_env", "task_problem"]

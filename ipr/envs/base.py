@@ -70,3 +70,7 @@ class Env(Protocol):
         """A name of the current state: equal for two episodes exactly when every action gives both
         the same observation, reward and next state (e.g. a hash of the state or of the task and
         action history)."""
+
+    def close(self) -> None:
+        """Release what this episode holds (the engine's copy of the game); servers shared by every
+        episode are not this env's to stop (``ipr.envs.env_services``). The env is not used after."""

@@ -236,18 +236,27 @@ def test_make_env_on_an_existing_server(imported, mariadb, tmp_path):
 
 
 def test_import_on_a_private_mariadb(tmp_path):
-    """backend: mysql without a server named: the process starts (and at exit stops) its own."""
+    """backend: mysql without a server named: the process starts its own, which stops when the
+    env_services() block around the episodes ends (every stage runs in one)."""
     if not (shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin")):
         pytest.skip("MariaDB is not installed (apt-get install mariadb-server; see system-packages.txt)")
-    records = generate("intercode_sql", tmp_path / "assets", 0, source={"tasks": str(TASKS), "dump": str(DUMP)},
-                       backend="mysql", num_train_tasks=3, num_test_tasks=2)
-    assert json.loads((tmp_path / "assets" / "backend.json").read_text()) == {
-        "backend": "mysql", "rules": "intercode", "server": "private"}
-    assert (len(records["train"]), len(records["test"])) == (3, 2)
-    assert all(r["reward"] == 1.0 for r in records["train"])
-    env = make_env("intercode_sql", tmp_path / "assets", 10)
-    assert env.backend.name == "mysql"
-    assert run_expert(env, records["test"][0]["task"])["reward"] == 1.0
+    from ipr.envs import env_services
+    from ipr.envs.sql import intercode
+
+    with env_services():
+        records = generate("intercode_sql", tmp_path / "assets", 0, source={"tasks": str(TASKS), "dump": str(DUMP)},
+                           backend="mysql", num_train_tasks=3, num_test_tasks=2)
+        assert json.loads((tmp_path / "assets" / "backend.json").read_text()) == {
+            "backend": "mysql", "rules": "intercode", "server": "private"}
+        assert (len(records["train"]), len(records["test"])) == (3, 2)
+        assert all(r["reward"] == 1.0 for r in records["train"])
+        env = make_env("intercode_sql", tmp_path / "assets", 10)
+        assert env.backend.name == "mysql"
+        assert run_expert(env, records["test"][0]["task"])["reward"] == 1.0
+        [server] = intercode._SERVERS.values()
+        process = server._process
+        assert process.poll() is None
+    assert process.poll() is not None and intercode._SERVERS == {}
 
 
 def test_bad_dump_names_file_and_line(tmp_path):

@@ -232,3 +232,12 @@ def test_registry(bench):
                  lambda: generate("nope", bench[0], 0)):
         with pytest.raises(ValueError, match="sql_embedded"):
             call()
+
+
+def test_the_registry_names_each_family_once_and_refuses_others_in_one_line():
+    from ipr.envs import FAMILIES, family
+
+    assert tuple(FAMILIES) == ENVS and all(FAMILIES[name].name == name for name in ENVS)
+    assert family("intercode_sql").header() == family("sql_embedded").header() == header("sql_embedded")
+    with pytest.raises(ValueError, match=r"^unknown environment 'sql'; known: sql_embedded, intercode_sql, "):
+        make_env("sql", ".", 3)

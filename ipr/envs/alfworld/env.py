@@ -63,5 +63,8 @@ class AlfworldEnv:
     def restore(self, snapshot: Episode) -> None:
         self._episode = snapshot
 
+    def close(self) -> None:
+        """Nothing to release: the game lives in this object alone."""
+
     def state_key(self) -> str:
         return state_key_of(self.snapshot())

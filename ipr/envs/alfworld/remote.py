@@ -70,13 +70,17 @@ class _Server:
                 self.process.wait()
 
 
+# The engine processes this process started, by interpreter: every env shares one. Their lifetime is
+# ``ipr.envs.env_services()`` (``stop_engines`` at its end); at exit for code outside one.
 _servers: dict[str, _Server] = {}
 
 
 @atexit.register
-def _close_servers() -> None:
+def stop_engines() -> None:
+    """Stop the ALFWorld engine processes this process started."""
     for server in _servers.values():
         server.close()
+    _servers.clear()
 
 
 def _server(engine_python: str) -> _Server:
@@ -99,10 +103,14 @@ class RemoteAlfworldEnv:
         self._server = _server(str(engine_python))
         self._id = self._server.call("new", max_turns=self.max_turns)["id"]
 
-    def __del__(self):
-        # Closed with the next request: a request sent from here could interleave with one in flight.
-        if hasattr(self, "_id"):
+    def close(self) -> None:
+        # Released with the next request: a request sent from here could interleave with one in flight.
+        if getattr(self, "_id", None) is not None:
             self._server.released.append(self._id)
+            self._id = None
+
+    def __del__(self):
+        self.close()
 
     def _engine_task(self, task: dict) -> dict:
         return {**task, "game_file": str(game_path(task, self.data_dir))}

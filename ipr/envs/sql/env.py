@@ -200,6 +200,9 @@ class SqlEnv:
     def restore(self, snapshot: _State) -> None:
         self._state = snapshot
 
+    def close(self) -> None:
+        """Nothing to release: its backend (and any server) is shared by every env of the benchmark."""
+
     def state_key(self) -> str:
         return state_key_of(self.snapshot())
 

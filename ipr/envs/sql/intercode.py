@@ -117,7 +117,11 @@ def split_databases(tasks: list[dict], seed: int, test_fraction: float, test_dat
 
 
 # -- backends ------------------------------------------------------------------------------
+# The servers and connections this process opened, by dump and by assets: every env of a benchmark
+# shares them. Their lifetime is ``ipr.envs.env_services()`` (``stop_servers`` at its end); at exit
+# for code that opened them outside one.
 _SERVERS: dict[str, object] = {}
+_MYSQL_BACKENDS: dict[tuple, MysqlBackend] = {}
 
 
 def _private_server(dump: Path):
@@ -127,13 +131,20 @@ def _private_server(dump: Path):
     server = _SERVERS.get(key)
     if server is None:
         server = MariaDBServer().start()
-        atexit.register(server.stop)
-        server.load_dump(dump)
         _SERVERS[key] = server
+        server.load_dump(dump)
     return server
 
 
-_MYSQL_BACKENDS: dict[tuple, MysqlBackend] = {}
+@atexit.register
+def stop_servers() -> None:
+    """Close this process's MySQL connections and stop the MariaDB servers it started."""
+    for backend in _MYSQL_BACKENDS.values():
+        backend.reset_session()
+    _MYSQL_BACKENDS.clear()
+    for server in _SERVERS.values():
+        server.stop()
+    _SERVERS.clear()
 
 
 def make_backend(assets_dir: str | Path):

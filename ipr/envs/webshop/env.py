@@ -132,6 +132,9 @@ class WebShopEnv:
     def restore(self, snapshot: PageState) -> None:
         self._state = snapshot
 
+    def close(self) -> None:
+        """Nothing to release: the catalog and search index are shared, read-only."""
+
     def state_key(self) -> str:
         return state_key_of(self.snapshot())
 
