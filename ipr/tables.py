@@ -1,10 +1,11 @@
 """The paper's tables and figures from whatever results exist (missing cells are marked, not fatal).
 
 Input: a *layout* (what the configuration would produce: benchmarks with their splits, model
-instances -> (model, seed), methods, iterations, GPUs per rule) and the eval summaries, step-reward
-files and benchmark TSVs that exist. Output: Table 2 (methods x benchmarks + average), Table 3 (base
-models x SFT/ETO/IPR), Table 4 (ablations; iterations 1..N), Figure 4 (average MC step reward per test
-trajectory), and the training cost per stage, each as Markdown, CSV and LaTeX (figures as PNG).
+instances -> (model, seed), methods, iterations, GPUs per rule), the eval summaries and step-reward
+files that exist, and the benchmark TSVs of the planned jobs (Plan.cost_jobs) that exist. Output:
+Table 2 (methods x benchmarks + average), Table 3 (base models x SFT/ETO/IPR), Table 4 (ablations;
+iterations 1..N), Figure 4 (average MC step reward per test trajectory), and the training cost per
+stage, each as Markdown, CSV and LaTeX (figures as PNG).
 
 Conventions (as the paper): values are average final reward x 100 on a benchmark's split; an iterated
 method is reported at its best iteration, the one with the highest reward averaged over the
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from ipr.records import atomic_path, read_jsonl
 from ipr.report import parse_summary_path, save_figure
-from ipr.workflow.layout import EVAL_SUMMARY, RESULTS, parse, parse_benchmark, run_name
+from ipr.workflow.layout import EVAL_SUMMARY, RESULTS, parse, run_name
 
 MISSING = "–"
 LABELS = {"sft": "SFT", "ipr": "IPR", "eto": "ETO", "rft": "RFT", "ipr_no_odpo": "IPR w/o outcome DPO",
@@ -355,40 +356,25 @@ def _bar_figure(layout, bars, methods, columns, png) -> None:
 # --------------------------------------------------------------------------- training cost
 
 
-# Rules whose jobs serve every method (data, base models, expert scores) and those of the pipeline that
-# the cost table attributes to a method; the step-reward study's rules are not in it.
-SHARED_RULES = ("prepare_data", "select_split", "build_model", "link_model", "score_expert", "gather_expert_scores")
-METHOD_RULES = ("sft", "explore", "score", "build_pairs", "reference_logps", "train", "rft", "evaluate",
-                "gather_eval", "score_eval")
+def cost_table(layout: Layout, cost_jobs) -> Table:
+    """Wall hours and GPU-hours (wall x the rule's GPUs in config gpus) per method and stage.
 
-
-def cost_key(relative: str) -> tuple[str, str] | None:
-    """(method, rule) of a benchmark TSV path relative to benchmarks/ (layout.JOB_FILES); None if
-    it is no pipeline rule's."""
-    found = parse_benchmark(relative)
-    if found is None:
-        return None
-    rule, wildcards = found
-    if rule in SHARED_RULES:
-        return "shared", rule
-    if rule in METHOD_RULES:
-        return wildcards.get("method", "sft"), rule
-    return None
-
-
-def cost_table(layout: Layout, benchmarks_dir: str | Path) -> Table:
-    """Wall hours and GPU-hours (wall x the rule's GPUs in config gpus) per method and stage."""
+    cost_jobs: (method, rule, benchmark file) of each planned job (Plan.cost_jobs). Only these files
+    are read, the last attempt's row of each, so a file of a job that is no longer planned is never
+    counted; a planned job without a file (not run yet) or with an empty one is not counted either,
+    and the notes say how many."""
     totals: dict[tuple[str, str], list[float]] = {}
-    root = Path(benchmarks_dir)
-    for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
-        key = cost_key(path.relative_to(root).as_posix())
-        rows = list(csv.DictReader(path.open(), delimiter="\t"))
-        if key is None or not rows:
+    planned, unmeasured = 0, 0
+    for method, rule, path in cost_jobs:
+        planned += 1
+        path = Path(path)
+        rows = list(csv.DictReader(io.StringIO(path.read_text()), delimiter="\t")) if path.is_file() else []
+        if not rows:
+            unmeasured += 1
             continue
-        seconds = float(rows[-1]["s"])
-        entry = totals.setdefault(key, [0, 0.0])
+        entry = totals.setdefault((method, rule), [0, 0.0])
         entry[0] += 1
-        entry[1] += seconds
+        entry[1] += float(rows[-1]["s"])
     header = ["method", "stage", "jobs", "wall hours", "GPUs per job", "GPU-hours"]
     rows = []
     order = {m: i for i, m in enumerate(["shared"] + layout.all_methods)}
@@ -396,8 +382,11 @@ def cost_table(layout: Layout, benchmarks_dir: str | Path) -> Table:
         gpus = int(layout.gpus.get("score" if rule == "score_eval" else ("sft" if rule == "rft" else rule), 0))
         rows.append([method, rule, str(jobs), f"{seconds / 3600:.3f}", str(gpus), f"{seconds * gpus / 3600:.3f}"])
     return Table("cost", "Training cost per stage (appendix C)", header, rows,
-                 ["From the rules' benchmark files (benchmarks/**/*.tsv, last attempt); GPUs per job from config "
-                  "gpus (a cluster profile's set-resources may differ); shared = stages every method uses.",
+                 ["From the benchmark files of the configuration's planned jobs (benchmarks/<job>.tsv, last "
+                  "attempt; files of other jobs are not read); GPUs per job from config gpus (a cluster "
+                  "profile's set-resources may differ); shared = stages every method uses.",
+                  f"{unmeasured} of {planned} planned jobs have no benchmark file (not run yet) and are not "
+                  "counted.",
                   "Iteration 1's explore and score jobs are shared by the methods that explore alike (same "
                   "step_pairs; scores: same scorer) and count under the one that ran them, the first in methods."])
 
@@ -405,13 +394,14 @@ def cost_table(layout: Layout, benchmarks_dir: str | Path) -> Table:
 # --------------------------------------------------------------------------- all of it
 
 
-def write_paper_tables(layout: Layout, summary_paths, step_reward_paths, benchmarks_dir, out_dir, figures_dir,
+def write_paper_tables(layout: Layout, summary_paths, step_reward_paths, cost_jobs, out_dir, figures_dir,
                        step_reward_methods=("sft", "eto", "ipr")) -> list[Table]:
+    """Every paper table and figure; cost_jobs: (method, rule, benchmark file) of the planned jobs."""
     results = Results(layout, load_rewards(summary_paths))
     tables = [table2(results), table3(results), table4(results),
               figure4(layout, load_step_rewards(step_reward_paths), list(step_reward_methods),
                       Path(figures_dir) / "figure4.png"),
-              cost_table(layout, benchmarks_dir)]
+              cost_table(layout, cost_jobs)]
     missing = [p for p in expected_summaries(layout) if p not in {_tail(s) for s in summary_paths}]
     for table in tables:
         if table.name in ("table2", "table3", "table4") and missing:

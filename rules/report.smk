@@ -75,5 +75,5 @@ rule report:
     shell:
         "python {input.code} --layout '{params.layout}' --evals {input.evals} --pairs {input.pairs}"
         " --step-rewards {input.step_rewards} --step-reward-methods {params.methods}"
-        " --benchmarks-dir benchmarks --config-json '{params.config}'"
+        " --config-json '{params.config}'"
         " --out-dir {params.tables} --figures {params.figures} > {log} 2>&1"

@@ -13,6 +13,7 @@ from ipr.effect import source_commit, write_effect
 from ipr.records import atomic_path
 from ipr.report import markdown_table, write_report
 from ipr.tables import Layout, write_paper_tables
+from ipr.workflow.plan import Plan
 
 VALIDATION_SPLIT = "valid"
 
@@ -24,11 +25,15 @@ def main():
     p.add_argument("--pairs", nargs="*", default=[], help="pairs.jsonl of every iteration")
     p.add_argument("--step-rewards", nargs="*", default=[], help="<run>/eval/<split>.step_rewards.jsonl files")
     p.add_argument("--step-reward-methods", nargs="*", default=["sft", "eto", "ipr"])
-    p.add_argument("--benchmarks-dir", type=Path, default=Path("benchmarks"), help="the rules' benchmark TSVs")
-    p.add_argument("--config-json", help="the run's config (written next to the tables as config.yaml)")
+    p.add_argument("--config-json", required=True,
+                   help="the run's config: its plan names the jobs whose benchmark TSVs the cost table reads "
+                        "(relative to the working directory); written next to the tables as config.yaml")
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--figures", required=True, type=Path)
     args = p.parse_args()
+    config = json.loads(args.config_json)
+    # The cost table reads the benchmark files of this config's jobs only, never a folder's leftovers.
+    cost_jobs = Plan.from_config(config, Path(__file__).resolve().parents[1]).cost_jobs()
     rows = write_report(args.evals, args.pairs, args.out_dir, args.figures)
     layout = Layout.from_json(args.layout)
     # The paper's tables are test tables: a validation split (for choosing settings) stays out of
@@ -36,7 +41,7 @@ def main():
     test_layout = dataclasses.replace(layout, benchmarks={
         b: dict(e, splits=[s for s in e["splits"] if s != VALIDATION_SPLIT] or e["splits"])
         for b, e in layout.benchmarks.items()})
-    tables = write_paper_tables(test_layout, args.evals, args.step_rewards, args.benchmarks_dir,
+    tables = write_paper_tables(test_layout, args.evals, args.step_rewards, cost_jobs,
                                 args.out_dir, args.figures, args.step_reward_methods)
     # The effect table compares each method at the last iteration (fixed before the run, as the
     # protocol asks; the best iteration on test would be chosen on the test set), on the test splits.
@@ -45,9 +50,8 @@ def main():
     effect = write_effect(args.evals, layout.models, iterations, test_splits,
                           source_commit(Path(__file__).resolve().parents[1]), args.out_dir,
                           args.figures / "effect.png")
-    if args.config_json:
-        with atomic_path(args.out_dir / "config.yaml") as tmp:
-            tmp.write_text(yaml.safe_dump(json.loads(args.config_json), sort_keys=False))
+    with atomic_path(args.out_dir / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
     print(markdown_table(rows))
     print((args.out_dir / "pairs.md").read_text())
     print((args.out_dir / "effect.md").read_text())

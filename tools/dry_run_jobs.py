@@ -83,6 +83,17 @@ def jobs_by_rule(text):
     return {rule: sorted(paths) for rule, paths in jobs.items()}
 
 
+def benchmarks_by_rule(text):
+    """rule -> sorted benchmark files of its jobs in a stored job list (the target rule has none)."""
+    files = {}
+    for block in text.split("\n\n"):
+        lines = block.strip().splitlines()
+        for line in lines:
+            if line.startswith("benchmark: "):
+                files.setdefault(lines[0].split()[1].rstrip(":"), []).append(line.split(": ", 1)[1])
+    return {rule: sorted(paths) for rule, paths in files.items()}
+
+
 def read(path):
     opener = gzip.open if Path(path).suffix == ".gz" else open
     with opener(path, "rt") as f:

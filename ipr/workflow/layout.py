@@ -4,7 +4,8 @@ The rules use these patterns as their outputs (Snakemake fills the ``{wildcards}
 them with ``format`` to name inputs and targets, and the report reads paths back with ``parse``.
 Patterns are relative to the working directory; ``{run}`` is ``sft`` or ``<method>/iter<k>`` (one
 evaluate rule for every policy). Each rule's log and benchmark files (``log``, ``benchmark``) mirror its
-outputs under ``logs/`` and ``benchmarks/``; the cost table reads the latter with ``parse_benchmark``.
+outputs under ``logs/`` and ``benchmarks/``; ``job_wildcards`` reads a job's wildcards back from its
+first output (``JOB_OUTPUTS``), so the plan names each planned job's benchmark file (the cost table's).
 """
 
 from __future__ import annotations
@@ -115,15 +116,45 @@ JOB_FILES = {
 }
 
 
+# The first output of each rule, as the rules name it and Plan.jobs lists a job: the job's wildcards
+# are read back from it (job_wildcards) to name the job's benchmark file (Plan.job_benchmarks).
+JOB_OUTPUTS = {
+    "prepare_data": TRAIN,
+    "select_split": DATA,
+    "validation_split": VALID,
+    "build_model": MODEL,
+    "link_model": MODEL,
+    "fetch_gguf_model": MODEL,
+    "sft": SFT_POLICY,
+    "score_expert": EXPERT_SCORES_SHARD,
+    "gather_expert_scores": EXPERT_SCORES,
+    "explore": EXPLORE,
+    "score": SCORES,
+    "build_pairs": PAIRS,
+    "reference_logps": PAIRS_REFERENCE,
+    "train": ITER_POLICY,
+    "rft": ITER_POLICY,
+    "evaluate": EVAL_SHARD,
+    "gather_eval": EVAL,
+    "score_eval": EVAL_STEP_REWARDS,
+    "step_reward_data": STEP_REWARD_DATA,
+    "train_reward_model": REWARD_MODEL,
+    "score_expert_rm": EXPERT_SCORES_RM,
+    "scorer_cost": SCORER_COST,
+    "step_accuracy": STEP_ACCURACY_MD,
+    "step_reward_table": STEP_REWARDS_MD,
+    "report": MAIN_MD,
+}
+
+
 def log(rule: str) -> str:
     """The log: file pattern of a rule."""
     return f"logs/{JOB_FILES[rule]}.log"
 
 
 def benchmark(rule: str) -> str:
-    """The benchmark: file pattern of a rule (what the cost table reads: parse_benchmark)."""
+    """The benchmark: file pattern of a rule (filled with a job's job_wildcards: its benchmark file)."""
     return f"benchmarks/{JOB_FILES[rule]}.tsv"
-
 
 
 _RUN = r"(?:sft|(?P<method>[^/]+)/iter(?P<iteration>\d+))"
@@ -148,7 +179,7 @@ def _regex(pattern: str) -> re.Pattern:
 
 
 _PARSERS = {kind: _regex(pattern.removeprefix(RESULTS + "/")) for kind, pattern in PARSED.items()}
-_BENCHMARK_PARSERS = {rule: _regex(pattern + ".tsv") for rule, pattern in JOB_FILES.items()}
+_OUTPUT_PARSERS = {rule: _regex(pattern) for rule, pattern in JOB_OUTPUTS.items()}
 
 
 def _fields(match: re.Match) -> dict:
@@ -171,13 +202,18 @@ def parse(path: str | Path, kind: str) -> dict:
     return _fields(match)
 
 
-def parse_benchmark(relative: str) -> tuple[str, dict] | None:
-    """(rule, wildcards) of a benchmark file path relative to benchmarks/; None for an unknown one."""
-    for rule, regex in _BENCHMARK_PARSERS.items():
-        match = regex.match(relative)
-        if match:
-            return rule, _fields(match)
-    return None
+def job_wildcards(rule: str, output: str) -> dict:
+    """The wildcards of a rule's job from its first output (JOB_OUTPUTS[rule], relative to the working
+    directory), named as the rule's patterns name them ({run} and {iter}), plus method ("sft" for the
+    SFT policy) and iteration where the output names a run or an iteration. An output of another shape
+    is a one-line ValueError."""
+    match = _OUTPUT_PARSERS[rule].match(output)
+    if not match:
+        raise ValueError(f"{output}: not an output of rule {rule} ({JOB_OUTPUTS[rule]})")
+    found = _fields(match)
+    if "iteration" in found:
+        found.update(iter=found["iteration"], run=run_name(found["method"], found["iteration"]))
+    return found
 
 
 def run_name(method: str, iteration: int) -> str:

@@ -4,7 +4,8 @@
 instances and seeds, the grid variants, the method taxonomy, the iteration-1 sharing rule, the shard
 counts, every target list and each job's ``--settings`` JSON. rules/common.smk builds one Plan and its
 input functions forward to it; nothing here imports Snakemake, so all of it is unit-tested directly
-(tests/workflow/test_plan.py) and ``Plan.jobs()`` lists every job of the default target without a DAG.
+(tests/workflow/test_plan.py) and ``Plan.jobs()`` lists every job of the default target without a DAG
+(``Plan.cost_jobs()``: the benchmark files of those jobs that the report's cost table reads).
 """
 
 from __future__ import annotations
@@ -71,15 +72,21 @@ STEP_REWARD_SECTIONS = {
 }
 # Table 5's runs (besides sft): no step reward, the reward model, MC.
 TABLE5_METHODS = ("eto", "ipr_rm", "ipr")
+# The cost table's rules (cost_jobs): those whose jobs serve every method (data, base models, expert
+# scores), and those of the pipeline that it attributes to a method; the step-reward study's are not in it.
+SHARED_RULES = ("prepare_data", "select_split", "validation_split", "build_model", "link_model",
+                "fetch_gguf_model", "score_expert", "gather_expert_scores")
+METHOD_RULES = ("sft", "explore", "score", "build_pairs", "reference_logps", "train", "rft", "evaluate",
+                "gather_eval", "score_eval")
 
 
 class PlanError(ValueError):
     """A config that passes the schema but cannot be run; the message is one line naming the key."""
 
 
-def dump(obj) -> str:
+def dump(obj, sort_keys: bool = True) -> str:
     """One-line JSON with no single quotes, safe inside '...' in a shell command."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).replace("'", "\\u0027")
+    return json.dumps(obj, sort_keys=sort_keys, separators=(",", ":")).replace("'", "\\u0027")
 
 
 def method_family(method: str) -> str:
@@ -491,6 +498,12 @@ class Plan:
             "gpus": self.config.get("gpus", {}),
         }
 
+    def config_json(self) -> str:
+        """The config as run for the report, which rebuilds this plan from it (Plan.cost_jobs): one
+        shell-safe JSON line in the config's own key order, because a grid variant's name follows
+        its grid's key order ("ipr+learning_rate~..._beta~..."), which sorted keys would change."""
+        return dump(self.config, sort_keys=False)
+
     def report_tables(self) -> list:
         return [layout.TABLE.format(table=t, ext=e) for t in PAPER_TABLES for e in TABLE_FORMATS]
 
@@ -695,6 +708,28 @@ class Plan:
 
     def job_counts(self) -> dict:
         return {rule: len(paths) for rule, paths in self.jobs().items()}
+
+    def job_benchmarks(self) -> list[tuple[str, dict, str]]:
+        """(rule, wildcards, benchmark file) of every job of jobs() but the target rule: the wildcards
+        read back from the job's first output (layout.job_wildcards) fill the rule's benchmark: pattern,
+        as Snakemake fills it (tests/workflow/test_plan.py checks them against `snakemake -n`)."""
+        out = []
+        for rule, outputs in self.jobs().items():
+            if rule == "all":
+                continue
+            for output in outputs:
+                wildcards = layout.job_wildcards(rule, output)
+                out.append((rule, wildcards, layout.benchmark(rule).format(**wildcards)))
+        return out
+
+    def cost_jobs(self) -> list[tuple[str, str, str]]:
+        """(method, rule, benchmark file) of every job the cost table counts, and of no other job: a
+        SHARED_RULES job under "shared", a METHOD_RULES job under the method of its run or iteration
+        directory ("sft" for the SFT policy; iteration 1's shared explore and score jobs under the
+        method that runs them). The report reads exactly these files, so a file left by an earlier
+        run with other settings (another shard count, method or iteration count) is never counted."""
+        return [("shared" if rule in SHARED_RULES else wildcards.get("method", BASELINE), rule, path)
+                for rule, wildcards, path in self.job_benchmarks() if rule in SHARED_RULES + METHOD_RULES]
 
 
 # ---------------------------------------------------------------------- configs outside Snakemake

@@ -3,6 +3,7 @@ another model starts over with one log line and never mixes runs; every bad inpu
 naming file, line and field, and leaves no ``.partial``; a killed workflow continues with one
 documented command (``make resume`` = ``python -m ipr.workflow.run --resume``) to the same outputs."""
 
+import csv
 import json
 import os
 import shutil
@@ -275,6 +276,27 @@ def test_resume_refuses_while_snakemake_still_runs(tmp_path):
     assert proc.stderr.strip() == (f"error: snakemake is still running in {tmp_path.resolve()} (pid {alive.pid}); "
                                    "wait for it or stop it before resuming")
     assert (tmp_path / ".snakemake/locks/0.input.lock").exists()
+
+
+def test_report_cost_table_reads_the_planned_jobs_only(tmp_path):
+    """scripts/report.py as the report rule runs it: the plan rebuilt from --config-json names the
+    benchmark files; files that an earlier run with other settings left in benchmarks/ are not read."""
+    from ipr.workflow.plan import Plan, dump, load_config
+
+    plan = Plan.from_config(load_config([ROOT / "tests/configs/tiny.yaml"], ROOT / "config/schema.yaml"), ROOT)
+    planned = ["ipr/iter1/explore/0.tsv", "ipr/iter2/train.tsv"]
+    stale = ["ipr/iter1/explore/5.tsv", "eto/iter1/train.tsv"]  # a shard and a method not in tiny.yaml
+    for path in planned + stale:
+        (tmp_path / "benchmarks/sql_embedded/tiny" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "benchmarks/sql_embedded/tiny" / path).write_text("s\th:m:s\n1800.0\t0:30:00\n")
+    proc = run([sys.executable, str(ROOT / "scripts/report.py"), "--layout", dump(plan.report_layout()),
+                "--config-json", plan.config_json(), "--out-dir", "results/tables", "--figures", "results/figures"],
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cost = list(csv.reader(open(tmp_path / "results/tables/cost.csv")))
+    assert cost[1:] == [["ipr", "explore", "1", "0.500", "0", "0.000"], ["ipr", "train", "1", "0.500", "0", "0.000"]]
+    assert f"{len(plan.cost_jobs()) - 2} of {len(plan.cost_jobs())} planned jobs have no benchmark file" in \
+        (tmp_path / "results/tables/cost.md").read_text()
 
 
 # ------------------------------------------------------------------ the whole workflow, killed

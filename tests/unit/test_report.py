@@ -48,7 +48,12 @@ def test_tables_and_figure(tmp_path):
 
 # ----------------------------------------------------------------------------- paper tables (ipr.tables)
 
-from ipr.tables import Layout, cost_key, write_paper_tables  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from ipr.tables import Layout, cost_table, write_paper_tables  # noqa: E402
+from ipr.workflow.plan import Plan, load_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LAYOUT = {
     "benchmarks": {"webshop": {"env": "webshop", "splits": ["test"]},
@@ -96,7 +101,8 @@ def test_paper_tables_every_cell(tmp_path):
     bench = tmp_path / "benchmarks/webshop/llama/ipr/iter1"
     bench.mkdir(parents=True)
     (bench / "train.tsv").write_text("s\th:m:s\n1800.0\t0:30:00\n")
-    write_paper_tables(Layout(**LAYOUT), summaries, [], tmp_path / "benchmarks", tmp_path / "tables", tmp_path / "figures")
+    cost_jobs = [("ipr", "train", bench / "train.tsv"), ("ipr", "train", tmp_path / "benchmarks/not_run.tsv")]
+    write_paper_tables(Layout(**LAYOUT), summaries, [], cost_jobs, tmp_path / "tables", tmp_path / "figures")
 
     table2 = rows_of(tmp_path / "tables/table2.csv")
     assert table2 == [
@@ -132,7 +138,8 @@ def test_paper_tables_every_cell(tmp_path):
                          "intercode_sql SFT", "intercode_sql ETO", "intercode_sql IPR"]
     assert table3[1] == ["llama", "50.0", "", "60.0", "20.0", "24.0", "25.0"]
     cost = rows_of(tmp_path / "tables/cost.csv")
-    assert cost[1] == ["ipr", "train", "1", "0.500", "8", "4.000"]
+    assert cost[1:] == [["ipr", "train", "1", "0.500", "8", "4.000"]]
+    assert "1 of 2 planned jobs have no benchmark file" in (tmp_path / "tables/cost.md").read_text()
     assert (tmp_path / "figures/figure4.png").read_bytes()[:4] == b"\x89PNG"
     assert rows_of(tmp_path / "tables/figure4.csv")[1][2:] == ["", "", "", ""]  # nothing scored: all missing
 
@@ -145,7 +152,7 @@ def test_paper_tables_seeds_mean_and_sd(tmp_path):
     for model, values in (("llama-seed0", (0.4, 0.5, 0.7)), ("llama-seed1", (0.6, 0.7, 0.5))):
         rewards = {"sft": (values[0],), "ipr/iter1": (values[1],), "ipr/iter2": (values[2],)}
         summaries += results_tree(tmp_path, rewards, model)
-    write_paper_tables(Layout(**layout), summaries, [], tmp_path / "none", tmp_path / "tables", tmp_path / "figures")
+    write_paper_tables(Layout(**layout), summaries, [], [], tmp_path / "tables", tmp_path / "figures")
     table2 = rows_of(tmp_path / "tables/table2.csv")
     assert table2[1] == ["llama, mean ± sd over seeds 0, 1", "SFT", "50.0 ± 14.1", "50.0 ± 14.1"]
     assert table2[2] == ["llama, mean ± sd over seeds 0, 1", "IPR", "60.0 ± 14.1", "60.0 ± 14.1"]
@@ -162,7 +169,7 @@ def test_paper_tables_grid_reports_the_best_grid_point(tmp_path):
     rewards = {"sft": (0.50, 0.20), f"{low}/iter1": (0.55, 0.30), f"{low}/iter2": (0.60, 0.40),
                f"{high}/iter1": (0.70, 0.35), f"{high}/iter2": (0.65, 0.40)}
     summaries = results_tree(tmp_path, rewards)
-    write_paper_tables(Layout(**layout), summaries, [], tmp_path / "none", tmp_path / "tables", tmp_path / "figures")
+    write_paper_tables(Layout(**layout), summaries, [], [], tmp_path / "tables", tmp_path / "figures")
     table2 = rows_of(tmp_path / "tables/table2.csv")
     assert table2[1:] == [["llama", "SFT", "50.0", "20.0", "35.0"], ["llama", "IPR", "70.0", "40.0", "55.0"]]
     md = (tmp_path / "tables/table2.md").read_text()
@@ -188,7 +195,7 @@ def test_step_rewards_figure(tmp_path):
                             "samples": [], "step_reward": r, "config_hash": "h"}
                            for task, rewards in per_task.items() for t, r in enumerate(rewards, 1)], "score")
         paths.append(str(path))
-    write_paper_tables(Layout(**layout), [], paths, tmp_path / "none", tmp_path / "tables", tmp_path / "figures",
+    write_paper_tables(Layout(**layout), [], paths, [], tmp_path / "tables", tmp_path / "figures",
                        ["sft", "ipr"])
     rows = rows_of(tmp_path / "tables/figure4.csv")
     # per trajectory: sft a .3, b 0 -> .150 ± sd .212; ipr a 1, b .5 -> .750 ± .354
@@ -196,15 +203,36 @@ def test_step_rewards_figure(tmp_path):
     assert rows[2] == ["llama", "IPR iteration 2", "0.750 ± 0.354"]
 
 
-def test_cost_paths():
-    assert cost_key("models/tiny/build_model.tsv") == ("shared", "build_model")
-    assert cost_key("sql/data/prepare_data.tsv") is None or cost_key("sql/prepare_data.tsv") == ("shared", "prepare_data")
-    assert cost_key("sql/tiny/expert_scores/0.tsv") == ("shared", "score_expert")
-    assert cost_key("sql/tiny/sft/sft.tsv") == ("sft", "sft")
-    assert cost_key("sql/tiny/ipr/iter2/explore/1.tsv") == ("ipr", "explore")
-    assert cost_key("sql/tiny/ipr/iter2/scores/1.tsv") == ("ipr", "score")
-    assert cost_key("sql/tiny/eto/iter1/reference_logps.tsv") == ("eto", "reference_logps")
-    assert cost_key("sql/tiny/rft/iter1/rft.tsv") == ("rft", "rft")
-    assert cost_key("sql/tiny/sft/eval/test/0.tsv") == ("sft", "evaluate")
-    assert cost_key("sql/tiny/ipr/iter1/eval/gather_test.tsv") == ("ipr", "gather_eval")
-    assert cost_key("sql/tiny/ipr/iter2/eval/score_eval_test.tsv") == ("ipr", "score_eval")
+def test_cost_table_reads_the_planned_jobs_only(tmp_path, monkeypatch):
+    """tests/configs/tiny.yaml (sft + ipr, 2 iterations, 2 shards): every planned job's benchmark file
+    counts once, under its method and stage; files an earlier run left with other settings (shard 5 of
+    the 2 explore shards, a method and an iteration the config does not have) are not read; a planned
+    job without a file (not run yet) is not counted and the note says so."""
+    config = load_config([ROOT / "tests/configs/tiny.yaml"], ROOT / "config/schema.yaml")
+    plan = Plan.from_config(config, ROOT)
+    jobs = plan.cost_jobs()
+    monkeypatch.chdir(tmp_path)  # the plan's benchmark files are relative to the working directory
+
+    def measured(path, seconds):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(f"s\th:m:s\n{seconds}\t0:00:00\n")
+
+    not_run = "benchmarks/sql_embedded/tiny/sft/eval/test/1.tsv"
+    assert ("sft", "evaluate", not_run) in jobs
+    for _, _, path in jobs:
+        if path != not_run:
+            measured(path, 3600.0)
+    stale = ["benchmarks/sql_embedded/tiny/ipr/iter1/explore/5.tsv", "benchmarks/sql_embedded/tiny/eto/iter1/train.tsv",
+             "benchmarks/sql_embedded/tiny/ipr/iter3/train.tsv", "benchmarks/sql_embedded/tiny/sft/eval/valid/0.tsv"]
+    for path in stale:
+        measured(path, 360000.0)
+    table = cost_table(Layout(**plan.report_layout()), jobs)
+
+    rows = {(r[0], r[1]): r[2:4] for r in table.rows}
+    assert rows[("ipr", "explore")] == ["4", "4.000"]  # 2 iterations x 2 shards, not shard 5
+    assert rows[("ipr", "train")] == ["2", "2.000"]  # iterations 1 and 2, not 3
+    assert rows[("sft", "evaluate")] == ["1", "1.000"]  # shard 1 not run yet; no valid split
+    assert rows[("shared", "build_model")] == ["1", "1.000"] and rows[("sft", "sft")] == ["1", "1.000"]
+    assert not any(method == "eto" for method, _ in rows)
+    assert sum(int(n) for n, _ in rows.values()) == len(jobs) - 1
+    assert f"1 of {len(jobs)} planned jobs have no benchmark file" in table.markdown()

@@ -6,6 +6,8 @@ runs is what Snakemake plans. test_dry_run_fixture below checks the stored lists
 """
 
 import importlib.util
+import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ipr.workflow import layout
-from ipr.workflow.plan import Plan, PlanError, load_config
+from ipr.workflow.plan import METHOD_RULES, SHARED_RULES, Plan, PlanError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "config/schema.yaml"
@@ -87,6 +89,51 @@ def test_jobs_match_stored_dry_run(name):
     assert plan_of(*FIXTURES[name]).jobs() == stored
 
 
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_job_benchmarks_match_stored_dry_run(name):
+    """Each planned job's benchmark file is the one Snakemake names, and the plan that scripts/report.py
+    rebuilds from the report command's --config-json names exactly the cost rules' files (grid variants
+    included: their names follow the grid's key order, which the JSON keeps)."""
+    text = dry_run_jobs.read(dry_run_jobs.FIXTURE_DIR / f"{name}.txt.gz")
+    stored = dry_run_jobs.benchmarks_by_rule(text)
+    planned = {}
+    for rule, _, path in plan_of(*FIXTURES[name]).job_benchmarks():
+        planned.setdefault(rule, []).append(path)
+    assert {rule: sorted(paths) for rule, paths in planned.items()} == stored
+    [report] = [line for line in text.splitlines() if line.startswith("Shell command: python <ROOT>/scripts/report.py")]
+    argv = shlex.split(report.removeprefix("Shell command: "))
+    rebuilt = Plan.from_config(json.loads(argv[argv.index("--config-json") + 1]), ROOT)
+    cost_files = [path for rule in SHARED_RULES + METHOD_RULES for path in stored.get(rule, [])]
+    assert sorted(path for _, _, path in rebuilt.cost_jobs()) == sorted(cost_files)
+
+
+def test_cost_jobs_name_method_and_stage():
+    """Shared stages under "shared", the SFT policy under sft, the rest under the method whose run or
+    iteration directory the job writes; nothing of the step-reward study."""
+    config = load_config([ROOT / "config/config.yaml", ROOT / "config/webshop_step_rewards.yaml"], SCHEMA)
+    config.update(iterations=2, shards={"explore": 2, "score": 2, "evaluate": 2})
+    config["report"]["step_rewards"]["tasks"] = 2
+    plan = Plan.from_config(config, ROOT)
+    jobs = plan.cost_jobs()
+    assert len(jobs) == len(set(jobs))
+    for job in [("shared", "build_model", "benchmarks/models/tiny/build_model.tsv"),
+                ("shared", "prepare_data", "benchmarks/webshop/prepare_data.tsv"),
+                ("shared", "score_expert", "benchmarks/webshop/tiny/expert_scores/0.tsv"),
+                ("sft", "sft", "benchmarks/webshop/tiny/sft/sft.tsv"),
+                ("ipr", "score", "benchmarks/webshop/tiny/ipr/iter1/scores/0.tsv"),
+                ("ipr_rm", "score", "benchmarks/webshop/tiny/ipr_rm/iter1/scores/0.tsv"),
+                ("eto", "explore", "benchmarks/webshop/tiny/eto/iter2/explore/1.tsv"),
+                ("eto", "reference_logps", "benchmarks/webshop/tiny/eto/iter1/reference_logps.tsv"),
+                ("sft", "evaluate", "benchmarks/webshop/tiny/sft/eval/test/0.tsv"),
+                ("ipr", "gather_eval", "benchmarks/webshop/tiny/ipr/iter1/eval/gather_test.tsv"),
+                ("ipr", "score_eval", "benchmarks/webshop/tiny/ipr/iter2/eval/score_eval_test.tsv")]:
+        assert job in jobs, job
+    assert {rule for _, rule, _ in jobs} <= set(SHARED_RULES + METHOD_RULES)
+    assert "train_reward_model" in plan.jobs() and not any(r == "train_reward_model" for _, r, _ in jobs)
+    # iteration 1 is explored once for the methods that explore alike: under the first of them
+    assert not any(path.endswith("ipr_rm/iter1/explore/0.tsv") for _, _, path in jobs)
+
+
 def test_iteration_one_is_shared():
     plan = plan_of("config/paper.yaml")
     # ipr and its ablations explore alike (step pairs) and score alike (MC): ipr's directory serves them
@@ -156,11 +203,22 @@ def test_layout_parse_round_trip():
         layout.parse("results/webshop/tiny/eval.json", "eval_summary")
 
 
-def test_layout_parse_benchmark_names_every_rule():
-    for rule in layout.JOB_FILES:
-        path = layout.benchmark(rule).format(benchmark="sql", model="tiny", method="ipr", iter=2, run="ipr/iter2",
-                                             split="test", shard=1, table="t")
-        assert layout.parse_benchmark(path.removeprefix("benchmarks/"))[0] == rule
+def test_layout_job_wildcards_of_every_rule():
+    assert set(layout.JOB_OUTPUTS) == set(layout.JOB_FILES)
+    for run, method, iteration in (("ipr+learning_rate~1e-06_beta~0.5/iter2", "ipr+learning_rate~1e-06_beta~0.5", 2),
+                                   ("sft", "sft", 0)):
+        values = {"benchmark": "sql", "model": "tiny-seed1", "method": method, "iter": iteration, "run": run,
+                  "split": "test_seen", "shard": 1}
+        for rule, pattern in layout.JOB_OUTPUTS.items():
+            if "{iter}" in pattern and run == "sft":
+                continue
+            found = layout.job_wildcards(rule, pattern.format(**values))
+            names = set(layout._WILDCARD.findall(pattern))
+            assert {k: found[k] for k in names} == {k: values[k] for k in names}, rule
+            if names & {"run", "iter", "method"}:
+                assert (found["method"], found["iteration"]) == (method, iteration)
+    with pytest.raises(ValueError, match="not an output of rule explore"):
+        layout.job_wildcards("explore", "results/sql/tiny/ipr/iter1/explore/a.jsonl")
 
 
 def test_rules_write_no_results_literal():
