@@ -31,6 +31,7 @@ from ipr.agent.prompts import with_header
 from ipr.react import parse_action
 from ipr.records import InputError
 from ipr.scoring import EnvSpec, ScoreRequest, assistant_indices, branch, expert_states
+from ipr.training.config import RewardModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -236,11 +237,12 @@ class RewardModel:
         return out
 
 
-def train_reward_model(base_dir, out_dir, records: list[dict], env_name: str, settings: dict, seed: int) -> dict:
+def train_reward_model(base_dir, out_dir, records: list[dict], env_name: str, config: RewardModelConfig,
+                       seed: int) -> dict:
     """Train a step reward model on ``records`` (``step_reward``), validate on held-out tasks.
 
-    ``settings``: the ``reward_model`` config section (epochs, learning_rate, batch_size,
-    warmup_ratio, max_length, validation_fraction, finetuning, lora, deepspeed, ...). Writes the
+    ``config``: the ``reward_model`` section as a ``RewardModelConfig`` (the engine's settings,
+    validation_fraction, eval_batch_size). Writes the
     model to ``out_dir`` with ``metrics.json`` holding ``validation`` (MSE, Spearman, Pearson, the
     constant predictor's MSE) and ``train_fit`` (the same on the training records).
     """
@@ -249,18 +251,18 @@ def train_reward_model(base_dir, out_dir, records: list[dict], env_name: str, se
     from ipr.training.common import write_json_file
     from ipr.training.trainer import is_main_process, train
 
-    train_records, val_records = split_by_task(records, float(settings.get("validation_fraction", 0.2)), seed)
+    train_records, val_records = split_by_task(records, config.validation_fraction, seed)
     if not train_records:
         raise InputError("no step-reward records to train on")
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    max_length = settings.get("max_length")
+    max_length = config.max_length
     examples = [{"input_ids": encode_step(tokenizer, env_name, r["messages"], max_length),
                  "label": float(r["step_reward"])} for r in train_records]
     pad_id = scalar_pad_id(tokenizer, [e["input_ids"][-1] for e in examples])
     train_mean = sum(e["label"] for e in examples) / len(examples)
     metrics = {
         "kind": "reward_model",
-        "settings": dict(settings),
+        "settings": config.to_dict(),
         "num_train": len(train_records),
         "num_validation": len(val_records),
         "train_tasks": len({r["task_id"] for r in train_records}),
@@ -269,9 +271,9 @@ def train_reward_model(base_dir, out_dir, records: list[dict], env_name: str, se
         "pad_token_id": pad_id,
     }
     metrics = train(base_dir, out_dir, examples, [len(e["input_ids"]) for e in examples], ScalarCollator(pad_id),
-                    mse_objective, settings, seed, metrics, head="scalar", model_kwargs={"pad_token_id": pad_id})
+                    mse_objective, config, seed, metrics, head="scalar", model_kwargs={"pad_token_id": pad_id})
     if is_main_process():
-        model = RewardModel(out_dir, env_name, max_length, int(settings.get("eval_batch_size", 16)))
+        model = RewardModel(out_dir, env_name, max_length, config.eval_batch_size)
         for name, part in (("validation", val_records), ("train_fit", train_records)):
             predictions = model.score([r["messages"] for r in part]) if part else []
             metrics[name] = regression_metrics(predictions, [float(r["step_reward"]) for r in part], train_mean)

@@ -9,6 +9,7 @@ from ipr.agent.prompts import with_header
 from ipr.cli import parser, run, setup
 from ipr.envs import copy_drills, header
 from ipr.records import read_jsonl
+from ipr.training.config import SFTConfig
 from ipr.training.sft import train_sft
 from ipr.training.templates import load_template
 from ipr.training.tiny_model import build_tiny_model
@@ -41,6 +42,10 @@ def corpus(benchmarks):
     for conversation in conversations(benchmarks):
         for message in conversation[1:]:
             yield message["content"]
+
+
+# Keys of a model's ``pretrain`` section that shape the corpus; the rest is the trainer's SFTConfig.
+DRILL_KEYS = ("copy_drills", "question_copy_drills", "question_copy_drills_per_text")
 
 
 def drills(benchmarks, stage, seed):
@@ -76,9 +81,11 @@ def main():
     initial = args.out.with_name(f".{args.out.name}.init")
     shutil.rmtree(initial, ignore_errors=True)
     build_tiny_model(initial, corpus(benchmarks), model, seed, chat_template)
-    stage = dict(model["pretrain"], loss_on="all")
-    texts = conversations(benchmarks) + drills(benchmarks, stage, seed)
-    metrics = train_sft(initial, args.out, texts, stage, seed)
+    pretrain = model["pretrain"]
+    config = SFTConfig.from_settings({**{k: v for k, v in pretrain.items() if k not in DRILL_KEYS}, "loss_on": "all"},
+                                     source=f"model {args.model}: pretrain settings")
+    texts = conversations(benchmarks) + drills(benchmarks, pretrain, seed)
+    metrics = train_sft(initial, args.out, texts, config, seed)
     shutil.rmtree(initial)
     print(f"pretrained {metrics['steps']} steps, final token loss {metrics['final_loss']}")
 

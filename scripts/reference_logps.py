@@ -5,6 +5,7 @@ from pathlib import Path
 from ipr.agent.prompts import with_header
 from ipr.cli import parser, require_model_dir, run, setup
 from ipr.records import load_jsonl, write_jsonl
+from ipr.training.config import MixedLossConfig
 from ipr.training.mixed_loss import reference_logps
 
 
@@ -17,12 +18,14 @@ def main():
     args = p.parse_args()
     settings = args.settings
     setup(settings.get("seed", 0))
+    # The trainer's config: the log-probs must be computed on what it will see (its max_length).
+    config = MixedLossConfig.from_settings(settings.stage, source="train settings")
     env_name = settings.section("benchmark")["env"]
     pairs = load_jsonl(args.pairs, "pair")
     # Scored on exactly what the trainer sees: the header in front, the trainer's max_length.
     with_prompt_header = [dict(pair, prompt=with_header(env_name, pair["prompt"])) for pair in pairs]
-    values = reference_logps(require_model_dir(args.reference), with_prompt_header, settings.stage)
-    max_length = settings.stage.get("max_length")
+    values = reference_logps(require_model_dir(args.reference), with_prompt_header, config)
+    max_length = config.max_length
     write_jsonl(args.out, [dict(pair, ref_chosen_logp=chosen, ref_rejected_logp=rejected, ref_max_length=max_length)
                            for pair, (chosen, rejected) in zip(pairs, values)], "reference_pair")
     print(f"{len(pairs)} pairs scored by {args.reference} -> {args.out}")

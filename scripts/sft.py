@@ -8,6 +8,7 @@ from pathlib import Path
 from ipr.agent.prompts import with_header
 from ipr.cli import load_tasks, parser, require_model_dir, run, setup
 from ipr.records import load_jsonl
+from ipr.training.config import SFTConfig
 from ipr.training.sft import train_sft
 
 
@@ -35,6 +36,7 @@ def main():
     settings = args.settings
     seed = settings.get("seed", 0)
     setup(seed)
+    config = SFTConfig.from_settings(settings.stage, source="sft settings")
     env_name = settings.section("benchmark")["env"]
     model_dir = require_model_dir(args.model_dir)
     tasks = load_tasks(args.train)
@@ -47,7 +49,7 @@ def main():
         print(f"rft: {len(added)} successful explored trajectories added to {len(trajectories)} expert ones")
         trajectories += added
     conversations = [with_header(env_name, messages) for messages in trajectories]
-    metrics = train_sft(model_dir, args.out, conversations, settings.stage, seed)
+    metrics = train_sft(model_dir, args.out, conversations, config, seed)
     print({k: v for k, v in metrics.items() if k != "history"})
 
 

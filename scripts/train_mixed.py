@@ -5,6 +5,7 @@ from pathlib import Path
 from ipr.agent.prompts import with_header
 from ipr.cli import parser, require_model_dir, run, setup
 from ipr.records import load_jsonl
+from ipr.training.config import MixedLossConfig
 from ipr.training.mixed_loss import train_mixed
 
 
@@ -18,12 +19,13 @@ def main():
     settings = args.settings
     seed = settings.get("seed", 0)
     setup(seed)
+    config = MixedLossConfig.from_settings(settings.stage, source="train settings")
     env_name = settings.section("benchmark")["env"]
     pairs = [dict(pair, prompt=with_header(env_name, pair["prompt"]))
              for pair in load_jsonl(args.pairs, "reference_pair")]
     method = settings.section("method")
     weights = {k: method[k] for k in ("outcome_weight", "step_weight", "sft_weight")}
-    metrics = train_mixed(require_model_dir(args.policy), args.out, pairs, settings.stage, weights, seed)
+    metrics = train_mixed(require_model_dir(args.policy), args.out, pairs, config, weights, seed)
     print({k: v for k, v in metrics.items() if k != "history"})
 
 

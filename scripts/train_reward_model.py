@@ -6,6 +6,7 @@ from pathlib import Path
 from ipr.cli import parser, require_model_dir, run, setup
 from ipr.records import load_jsonl
 from ipr.reward_model import train_reward_model
+from ipr.training.config import RewardModelConfig
 
 
 def main():
@@ -18,9 +19,10 @@ def main():
     settings = args.settings
     seed = settings.get("seed", 0)
     setup(seed)
+    config = RewardModelConfig.from_settings(settings.section("reward_model"), source="reward_model settings")
     records = load_jsonl(args.data, "step_reward")
     metrics = train_reward_model(require_model_dir(args.base), args.out, records,
-                                 settings.section("benchmark")["env"], settings.section("reward_model"), seed)
+                                 settings.section("benchmark")["env"], config, seed)
     print({k: metrics.get(k) for k in ("num_train", "num_validation", "validation", "train_fit")})
 
 

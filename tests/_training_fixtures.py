@@ -43,9 +43,10 @@ def make_pair(i: int, kind: str) -> dict:
     return {"kind": kind, "prompt": conv[:4], "chosen": conv[4:5], "rejected": [bad]}
 
 
-def with_reference(reference_dir, pairs: list[dict], settings: dict) -> list[dict]:
-    """``pairs`` with reference log-probs, as the reference pass writes them."""
+def with_reference(reference_dir, pairs: list[dict], config) -> list[dict]:
+    """``pairs`` with reference log-probs under ``config`` (a ``MixedLossConfig``), as the reference
+    pass writes them."""
     from ipr.training.mixed_loss import reference_logps
 
-    return [dict(p, ref_chosen_logp=c, ref_rejected_logp=r, ref_max_length=settings["max_length"])
-            for p, (c, r) in zip(pairs, reference_logps(reference_dir, pairs, settings))]
+    return [dict(p, ref_chosen_logp=c, ref_rejected_logp=r, ref_max_length=config.max_length)
+            for p, (c, r) in zip(pairs, reference_logps(reference_dir, pairs, config))]

@@ -230,6 +230,7 @@ def build_quick(root: Path) -> tuple[Path, dict]:
     """A small embedded SQL benchmark and WebShop, and a tiny model fine-tuned on both (a model
     already in ``root`` is reused)."""
     from ipr.envs import generate
+    from ipr.training.config import SFTConfig
     from ipr.training.sft import train_sft
     from ipr.training.templates import load_template
     from ipr.training.tiny_model import build_tiny_model
@@ -247,7 +248,7 @@ def build_quick(root: Path) -> tuple[Path, dict]:
         metrics = json.loads((root / "model" / "metrics.json").read_text())
     else:
         build_tiny_model(root / "base", texts, QUICK_MODEL, seed=0, chat_template=template)
-        metrics = train_sft(root / "base", root / "model", conversations, QUICK_SFT, seed=0)
+        metrics = train_sft(root / "base", root / "model", conversations, SFTConfig.from_settings(QUICK_SFT), seed=0)
     losses = metrics.get("train_loss") or ["?"]
     final = losses[-1] if isinstance(losses, list) else losses
     print(f"quick model: {len(conversations)} expert trajectories, last SFT loss {final}, "

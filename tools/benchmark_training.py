@@ -40,7 +40,7 @@ def run_variant(args) -> dict:
     from ipr.training.mixed_loss import MixedObjective, PairCollator, encode_pairs, sequence_logps
 
     seed_everything(0)
-    device = pick_device({"device": args.device})
+    device = pick_device(args.device)
     baseline = _resident_mib()  # the interpreter and libraries, before any model
     policy, tokenizer = load_model(args.policy, device)
     reference = None

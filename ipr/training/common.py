@@ -66,21 +66,19 @@ def load_model(model_dir: str | os.PathLike, device: str | None = None):
     return model, tokenizer
 
 
-def pick_device(settings: dict) -> str:
-    """``settings["device"]`` ("auto" -> cuda if available, else cpu); also applies ``num_threads``.
+def pick_device(device: str = "auto", num_threads: int | None = None) -> str:
+    """``device`` ("auto" -> cuda if available, else cpu); also applies ``num_threads``.
 
     On CPU, two jobs that each use every core slow down by up to 10x (OpenMP oversubscription);
-    ``settings["num_threads"]`` (or OMP_NUM_THREADS) caps this job's share.
+    ``num_threads`` (or OMP_NUM_THREADS) caps this job's share; None or 0 leaves torch's default.
     """
     import torch
 
-    if settings.get("num_threads"):
-        torch.set_num_threads(int(settings["num_threads"]))
-
-    want = settings.get("device", "auto")
-    if want == "auto":
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    return want
+    return device
 
 
 def target_logps(model, input_ids, attention_mask, loss_mask):

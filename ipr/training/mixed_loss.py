@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ipr.training.common import atomic_dir, load_model, pick_device, target_logps, write_json_file
+from ipr.training.config import MixedLossConfig
 from ipr.training.masking import encode_pair, pad_batch, truncate
 
 log = logging.getLogger(__name__)
@@ -146,24 +147,24 @@ def encode_pairs(tokenizer, pairs: Iterable[dict], max_length: int | None) -> It
                "trainable": all(sum(m[1:]) > 0 for _, m in sides)}
 
 
-def reference_logps(reference_dir, pairs: list[dict], settings: dict) -> list[tuple[float, float]]:
+def reference_logps(reference_dir, pairs: list[dict], config: MixedLossConfig) -> list[tuple[float, float]]:
     """``(chosen, rejected)`` summed log-probs of each pair under the frozen reference model.
 
-    Sequences are sorted by length and batched (``settings["batch_size"]`` pairs) under no_grad;
-    the values do not depend on the batching. ``settings["max_length"]`` must be the trainer's.
+    Sequences are sorted by length and batched (``config.batch_size`` pairs) under no_grad; the
+    values do not depend on the batching. ``config`` is the trainer's (the same ``max_length``).
     """
     import torch
     from tqdm import tqdm
 
-    device = pick_device(settings)
+    device = pick_device(config.device, config.num_threads)
     model, tokenizer = load_model(reference_dir, device)
     model.eval()
-    max_length = settings.get("max_length")
+    max_length = config.max_length
     encoded = list(encode_pairs(tokenizer, pairs, max_length))
     order = sorted(range(len(encoded)), key=lambda i: max(len(encoded[i]["chosen"][0]), len(encoded[i]["rejected"][0])))
     values = [(0.0, 0.0)] * len(encoded)
-    batch_size = int(settings["batch_size"])
-    progress = settings.get("progress", True)
+    batch_size = config.batch_size
+    progress = config.progress
     with torch.no_grad(), tqdm(total=len(order), desc="reference log-probs", unit="pair", disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
@@ -225,15 +226,13 @@ def _copy_unchanged(policy_dir, out_dir, metrics: dict) -> None:
         write_json_file(tmp / "metrics.json", metrics)
 
 
-def train_mixed(policy_dir, out_dir, pairs: list[dict], settings: dict, weights: dict, seed: int) -> dict:
+def train_mixed(policy_dir, out_dir, pairs: list[dict], config: MixedLossConfig, weights: dict, seed: int) -> dict:
     """Train the policy in ``policy_dir`` on reference-scored ``pairs`` with the mixed loss; save to ``out_dir``.
 
     ``pairs``: ``reference_pair`` records (kind, prompt, chosen, rejected as full message lists, and
     ``ref_chosen_logp``/``ref_rejected_logp`` from :func:`reference_logps` with the same
-    ``max_length``). ``settings``: epochs, learning_rate, batch_size (pairs per step and process),
-    beta, label_smoothing, max_length; optional loss_variant ("ipr"), sft_normalize ("token"),
-    warmup_ratio, max_grad_norm, weight_decay, device, num_threads, progress, and the engine's
-    options (``ipr.training.trainer.train``). ``weights``: outcome_weight, step_weight, sft_weight.
+    ``max_length``). ``config``: the engine's settings and the loss's (beta, label_smoothing,
+    sft_normalize, loss_variant). ``weights``: outcome_weight, step_weight, sft_weight.
     With no usable pairs, the policy is copied unchanged and ``metrics["skipped"]`` says why.
     Returns the metrics written to ``out_dir/metrics.json``.
     """
@@ -241,15 +240,15 @@ def train_mixed(policy_dir, out_dir, pairs: list[dict], settings: dict, weights:
 
     from ipr.training.trainer import is_main_process, train
 
-    max_length = settings.get("max_length")
+    max_length = config.max_length
     for pair in pairs:
         if pair.get("ref_max_length", max_length) != max_length:
             raise ValueError(f"pair {pair.get('id', '?')}: reference log-probs were computed with max_length "
                              f"{pair['ref_max_length']}, training uses {max_length}; recompute them")
-    variant = settings.get("loss_variant", "ipr")
+    variant = config.loss_variant
     metrics = {
         "kind": "mixed",
-        "settings": dict(settings),
+        "settings": config.to_dict(),
         "weights": dict(weights),
         "loss_variant": variant,
         "num_pairs": len(pairs),
@@ -274,8 +273,7 @@ def train_mixed(policy_dir, out_dir, pairs: list[dict], settings: dict, weights:
             _copy_unchanged(policy_dir, out_dir, metrics)
         return metrics
 
-    objective = MixedObjective(float(settings["beta"]), weights, float(settings.get("label_smoothing", 0.0)),
-                               settings.get("sft_normalize", "token"), variant)
+    objective = MixedObjective(config.beta, weights, config.label_smoothing, config.sft_normalize, variant)
     lengths = [max(len(e["chosen_ids"]), len(e["rejected_ids"])) for e in examples]
     return train(policy_dir, out_dir, examples, lengths, PairCollator(tokenizer.pad_token_id), objective,
-                 settings, seed, metrics)
+                 config, seed, metrics)

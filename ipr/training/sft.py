@@ -11,7 +11,9 @@ identical weights.
 from __future__ import annotations
 
 import logging
+
 from ipr.training.common import target_logps
+from ipr.training.config import SFTConfig
 from ipr.training.masking import DynamicPaddingCollator, encode_messages, truncate
 
 log = logging.getLogger(__name__)
@@ -25,22 +27,20 @@ def sft_objective(model, batch):
     return loss, {"target_tokens": float(n_tokens)}
 
 
-def train_sft(model_dir, out_dir, conversations: list[list[dict]], settings: dict, seed: int) -> dict:
+def train_sft(model_dir, out_dir, conversations: list[list[dict]], config: SFTConfig, seed: int) -> dict:
     """Fine-tune the model in ``model_dir`` on full conversations; save model+tokenizer+metrics to ``out_dir``.
 
-    ``settings``: epochs, learning_rate, batch_size, warmup_ratio, max_length; optional
-    max_grad_norm (1.0), weight_decay (0.0), device ("auto"), num_threads (torch default),
-    progress (True), loss_on ("assistant", or "all" for language-model pretraining), and the
-    engine's options (finetuning, lora, deepspeed, save_steps: ``ipr.training.trainer.train``).
-    Returns the metrics dict that is also written to ``out_dir/metrics.json``.
+    ``config``: the engine's settings (``TrainingConfig``) and ``loss_on`` ("assistant", or "all"
+    for language-model pretraining). Returns the metrics dict that is also written to
+    ``out_dir/metrics.json``.
     """
     from transformers import AutoTokenizer
 
     from ipr.training.trainer import train
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    max_length = settings.get("max_length")
-    loss_on_all = settings.get("loss_on", "assistant") == "all"
+    max_length = config.max_length
+    loss_on_all = config.loss_on == "all"
 
     examples, n_truncated, n_empty = [], 0, 0
     for conv in conversations:
@@ -58,7 +58,7 @@ def train_sft(model_dir, out_dir, conversations: list[list[dict]], settings: dic
 
     metrics = {
         "kind": "sft",
-        "settings": dict(settings),
+        "settings": config.to_dict(),
         "num_conversations": len(conversations),
         "num_examples": len(examples),
         "num_truncated": n_truncated,
@@ -66,4 +66,4 @@ def train_sft(model_dir, out_dir, conversations: list[list[dict]], settings: dic
         "target_tokens": sum(sum(e["loss_mask"][1:]) for e in examples),
     }
     return train(model_dir, out_dir, examples, [len(e["input_ids"]) for e in examples],
-                 DynamicPaddingCollator(tokenizer.pad_token_id), sft_objective, settings, seed, metrics)
+                 DynamicPaddingCollator(tokenizer.pad_token_id), sft_objective, config, seed, metrics)

@@ -2,7 +2,7 @@
 
 The same call runs single-process on a laptop, under ``torchrun`` on one node and under
 ``srun`` + ``torchrun`` on several (``ipr.launch`` builds those commands). What the Trainer adds
-over a plain loop is what scaling needs: DeepSpeed ZeRO-2/3 (``settings["deepspeed"]``: a config
+over a plain loop is what scaling needs: DeepSpeed ZeRO-2/3 (``config.deepspeed``: a config
 file, e.g. ``config/deepspeed/zero3.json``), data parallelism, bf16 on GPU, and resumable
 checkpoints. What we add to the Trainer:
 
@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ipr.training.common import atomic_dir, pick_device, seed_everything, write_json_file
+from ipr.training.config import LoraSettings, TrainingConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init_distributed(settings: dict) -> None:
+def init_distributed(config: TrainingConfig) -> None:
     """Prepare torch.distributed / DeepSpeed for this process (no-op for a plain single process)."""
-    if not settings.get("deepspeed"):
+    if not config.deepspeed:
         return
     if "RANK" not in os.environ:  # DeepSpeed without a launcher: a world of one
         os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1",
@@ -162,10 +163,10 @@ def _make_trainer_class():
     return ObjectiveTrainer
 
 
-def run_fingerprint(settings: dict, seed: int, examples: Sequence[dict], base_dir) -> str:
-    """Identifies a training run: its settings, seed, data and starting model."""
+def run_fingerprint(config: TrainingConfig, seed: int, examples: Sequence[dict], base_dir) -> str:
+    """Identifies a training run: its settings (every field, defaults included), seed, data and starting model."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"settings": settings, "seed": seed, "base": str(Path(base_dir).resolve())},
+    digest.update(json.dumps({"settings": config.to_dict(), "seed": seed, "base": str(Path(base_dir).resolve())},
                              sort_keys=True, default=str).encode())
     for example in examples:
         digest.update(json.dumps(example, sort_keys=True, default=str).encode())
@@ -192,46 +193,46 @@ def _prepare_checkpoints(ckpt_dir: Path, fingerprint: str) -> str | None:
     return get_last_checkpoint(str(ckpt_dir))
 
 
-def per_device_batch_size(settings: dict) -> int:
+def per_device_batch_size(config: TrainingConfig) -> int:
     """``batch_size`` is the global batch (per optimizer step): split over processes and accumulation,
     so the same config trains the same way on 1 CPU process or 8 GPUs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    accumulation = int(settings.get("gradient_accumulation_steps", 1))
-    batch = int(settings["batch_size"])
+    accumulation = config.gradient_accumulation_steps
+    batch = config.batch_size
     if batch % (world * accumulation):
         raise ValueError(f"batch_size {batch} does not divide into {world} processes x "
                          f"{accumulation} gradient_accumulation_steps")
     return batch // (world * accumulation)
 
 
-def training_arguments(settings: dict, ckpt_dir: Path, seed: int, device: str):
-    """HF TrainingArguments from our stage settings (``config/schema.yaml``, sft/train sections)."""
+def training_arguments(config: TrainingConfig, ckpt_dir: Path, seed: int, device: str):
+    """HF TrainingArguments from a trainer's config (``ipr.training.config``)."""
     import torch
     from transformers import TrainingArguments
 
     bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
     return TrainingArguments(
         output_dir=str(ckpt_dir),
-        per_device_train_batch_size=per_device_batch_size(settings),
-        gradient_accumulation_steps=int(settings.get("gradient_accumulation_steps", 1)),
-        num_train_epochs=float(settings["epochs"]),
-        learning_rate=float(settings["learning_rate"]),
-        weight_decay=float(settings.get("weight_decay", 0.0)),
-        warmup_steps=float(settings.get("warmup_ratio", 0.0)),  # a float < 1 is a ratio
+        per_device_train_batch_size=per_device_batch_size(config),
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio
         lr_scheduler_type="cosine",
-        max_grad_norm=float(settings.get("max_grad_norm", 1.0)),
-        activation_checkpointing=bool(settings.get("gradient_checkpointing", False)),
+        max_grad_norm=config.max_grad_norm,
+        activation_checkpointing=config.gradient_checkpointing,
         bf16=bf16,
         use_cpu=device == "cpu",
-        deepspeed=settings.get("deepspeed") or None,
+        deepspeed=config.deepspeed or None,
         seed=seed,
         data_seed=seed,
         logging_steps=1,
         save_strategy="steps",
-        save_steps=int(settings.get("save_steps", 500)),
+        save_steps=config.save_steps,
         save_total_limit=1,
         report_to="none",
-        disable_tqdm=not settings.get("progress", True),
+        disable_tqdm=not config.progress,
         remove_unused_columns=False,
         dataloader_num_workers=0,
         average_tokens_across_devices=False,
@@ -260,17 +261,17 @@ def load_with_head(model_dir, head: str = "causal_lm", model_kwargs: dict | None
     return auto_class.from_pretrained(str(model_dir), dtype=torch.float32, **kwargs)
 
 
-def _lora_model(model, lora: dict, head: str = "causal_lm"):
+def _lora_model(model, lora: LoraSettings, head: str = "causal_lm"):
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(
-        r=int(lora.get("r", 16)),
-        lora_alpha=int(lora.get("alpha", 32)),
-        lora_dropout=float(lora.get("dropout", 0.0)),
-        target_modules=lora.get("target_modules", "all-linear"),
+    peft_config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
         task_type=HEADS[head][1],
     )
-    return get_peft_model(model, config)
+    return get_peft_model(model, peft_config)
 
 
 def train(
@@ -280,7 +281,7 @@ def train(
     lengths: Sequence[int],
     collate: Callable[[list[dict]], dict],
     objective: Objective,
-    settings: dict,
+    config: TrainingConfig,
     seed: int,
     metrics: dict,
     head: str = "causal_lm",
@@ -289,9 +290,9 @@ def train(
     """Train the model in ``base_dir`` on ``examples`` and write the final model to ``out_dir``.
 
     ``collate`` turns a list of examples into a batch of tensors, ``objective`` a batch into
-    ``(loss, metrics)``. ``settings``: the stage's section (batch_size, epochs, learning_rate,
-    warmup_ratio, ...; ``finetuning: full|lora`` with ``lora: {r, alpha, dropout, target_modules}``;
-    ``deepspeed``: a DeepSpeed config path or null; ``save_steps``). ``metrics`` are written to
+    ``(loss, metrics)``. ``config``: the trainer's config (``ipr.training.config``: batch_size,
+    epochs, learning_rate, warmup_ratio, ...; ``finetuning: full|lora`` with ``lora``; ``deepspeed``:
+    a DeepSpeed config path or null; ``save_steps``). ``metrics`` are written to
     ``out_dir/metrics.json`` together with the training history. ``head``: ``causal_lm`` (default)
     or ``scalar`` (``load_with_head``: a one-output sequence-classification head, e.g. a reward
     model), with ``model_kwargs`` passed to ``from_pretrained``. Returns the metrics.
@@ -300,21 +301,21 @@ def train(
 
     from transformers import AutoTokenizer
 
-    init_distributed(settings)
+    init_distributed(config)
     seed_everything(seed)
-    device = pick_device(settings)
+    device = pick_device(config.device, config.num_threads)
     ckpt_dir = checkpoint_dir(out_dir)
-    fingerprint = run_fingerprint(settings, seed, examples, base_dir)
+    fingerprint = run_fingerprint(config, seed, examples, base_dir)
     resume_from = _prepare_checkpoints(ckpt_dir, fingerprint)
     # Before loading the model: under ZeRO-3 the arguments make from_pretrained partition the
     # weights across ranks as they load (a 13B model never sits whole in one process).
-    args = training_arguments(settings, ckpt_dir, seed, device)
+    args = training_arguments(config, ckpt_dir, seed, device)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     model = load_with_head(base_dir, head, model_kwargs)
     model.config.use_cache = False
-    lora = settings.get("finetuning", "full") == "lora"
+    lora = config.finetuning == "lora"
     if lora:
-        model = _lora_model(model, settings.get("lora") or {}, head)
+        model = _lora_model(model, config.lora, head)
 
     trainer = _make_trainer_class()(
         model=model, args=args, train_dataset=examples, data_collator=collate,
@@ -335,7 +336,7 @@ def train(
         "device": device,
         "world_size": trainer.args.world_size,
         "finetuning": "lora" if lora else "full",
-        "deepspeed": settings.get("deepspeed") or None,
+        "deepspeed": config.deepspeed or None,
         "resumed_from": Path(resume_from).name if resume_from else None,
         "steps": trainer.state.global_step,
         "history": history,

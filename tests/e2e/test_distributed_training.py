@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from _training_fixtures import make_pair, with_reference
 from ipr.launch import command
+from ipr.training.config import MixedLossConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(ROOT / "tests/_training_worker.py")
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.slow
 def pairs_file(model_dir, tmp_path_factory):
     pairs = [make_pair(i, "step" if i % 2 else "outcome") for i in range(16)]
     path = tmp_path_factory.mktemp("pairs") / "pairs.json"
-    path.write_text(json.dumps(with_reference(model_dir, pairs, BASE)))
+    path.write_text(json.dumps(with_reference(model_dir, pairs, MixedLossConfig.from_settings(BASE))))
     return path
 
 

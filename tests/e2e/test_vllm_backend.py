@@ -18,6 +18,7 @@ from ipr.agent.prompts import with_header
 from ipr.react import parse_action
 from ipr.envs import generate
 from ipr.records import load_jsonl, write_jsonl
+from ipr.training.config import SFTConfig
 from ipr.training.sft import train_sft
 from ipr.training.tiny_model import build_tiny_model
 
@@ -45,13 +46,14 @@ def world(tmp_path_factory):
     # A briefly trained model: peaked logits, and turns that end at the stop strings.
     conversations = [with_header("sql_embedded", r["messages"]) for r in splits["train"]]
     train_sft(root / "base", root / "model", conversations,
-              {"epochs": 10, "learning_rate": 5e-3, "batch_size": 8, "warmup_ratio": 0.05, "max_length": 1024,
-               "progress": False}, seed=0)
+              SFTConfig(epochs=10, learning_rate=5e-3, batch_size=8, warmup_ratio=0.05, max_length=1024,
+                        progress=False), seed=0)
     # The same, further trained with a LoRA adapter that the trainer merges into plain weights: what
     # the next iteration's exploration and evaluation load.
     train_sft(root / "model", root / "lora_model", conversations,
-              {"epochs": 2, "learning_rate": 1e-2, "batch_size": 8, "warmup_ratio": 0.0, "max_length": 1024,
-               "progress": False, "finetuning": "lora", "lora": {"r": 4, "alpha": 16}}, seed=0)
+              SFTConfig.from_settings({"epochs": 2, "learning_rate": 1e-2, "batch_size": 8, "warmup_ratio": 0.0,
+                                       "max_length": 1024, "progress": False, "finetuning": "lora",
+                                       "lora": {"r": 4, "alpha": 16}}), seed=0)
     return root
 
 

@@ -22,6 +22,7 @@ from ipr.reward_model import (
     train_reward_model,
 )
 from ipr.step_reward_report import collect, markdown
+from ipr.training.config import RewardModelConfig
 
 
 def cand(expert_samples, agent_samples, expert_page, agent_page, expert_outcome=1.0, agent_outcome=0.0,
@@ -240,7 +241,8 @@ def test_reward_head_beats_constant_predictor(tiny_model, tmp_path, finetuning):
                 "warmup_ratio": 0.0, "max_length": 256, "validation_fraction": 0.25, "progress": False,
                 "finetuning": finetuning, "lora": {"r": 4, "alpha": 8}, "save_steps": 1000}
     out = tmp_path / "rm"
-    metrics = train_reward_model(tiny_model, out, synthetic_records(), "webshop", settings, seed=0)
+    metrics = train_reward_model(tiny_model, out, synthetic_records(), "webshop",
+                                 RewardModelConfig.from_settings(settings), seed=0)
     val = metrics["validation"]
     assert metrics["num_validation"] > 0 and val["n"] == metrics["num_validation"]
     assert val["mse"] < val["constant_mse"], val  # better than predicting the training mean

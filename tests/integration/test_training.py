@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from _training_fixtures import CHATML, SETTINGS, SYSTEM, conversation, corpus, make_pair, with_reference
+from ipr.training.config import MixedLossConfig, SFTConfig
 from ipr.training.masking import DynamicPaddingCollator, encode_messages, encode_pair, truncate
 from ipr.training.tiny_model import build_tiny_model
 
@@ -89,7 +90,7 @@ def test_collator_pads_to_longest_and_truncates_right(tokenizer):
     assert (batch["input_ids"][short, n:] == tokenizer.pad_token_id).all()
 
 
-SFT = dict(epochs=3, learning_rate=3e-3, batch_size=8, warmup_ratio=0.1, max_length=256, progress=False)
+SFT = SFTConfig(epochs=3, learning_rate=3e-3, batch_size=8, warmup_ratio=0.1, max_length=256, progress=False)
 
 
 def test_sft_lowers_loss_and_is_repeatable(model_dir, tmp_path):
@@ -112,10 +113,10 @@ def test_train_mixed_raises_margin(model_dir, tmp_path):
     from ipr.training.mixed_loss import train_mixed
 
     pairs = [make_pair(0, "step"), make_pair(1, "outcome"), make_pair(2, "step"), make_pair(3, "outcome")]
-    settings = dict(epochs=8, learning_rate=3e-3, batch_size=4, beta=0.1, label_smoothing=0.0, max_length=256,
-                    progress=False)
+    config = MixedLossConfig(epochs=8, learning_rate=3e-3, batch_size=4, beta=0.1, label_smoothing=0.0,
+                             max_length=256, progress=False)
     w = {"outcome_weight": 1.0, "step_weight": 1.0, "sft_weight": 1.0}
-    m = train_mixed(model_dir, tmp_path / "p", with_reference(model_dir, pairs, settings), settings, w, seed=0)
+    m = train_mixed(model_dir, tmp_path / "p", with_reference(model_dir, pairs, config), config, w, seed=0)
     first, last = m["history"][0], m["history"][-1]
     assert first["reward_margin"] == pytest.approx(0.0, abs=1e-4)  # policy == reference at step 0
     assert first["loss_odpo"] == pytest.approx(0.6931, abs=1e-3)
@@ -128,7 +129,7 @@ def test_train_mixed_raises_margin(model_dir, tmp_path):
 def test_train_mixed_empty_pairs_copies_policy(model_dir, tmp_path):
     from ipr.training.mixed_loss import train_mixed
 
-    m = train_mixed(model_dir, tmp_path / "p", [], dict(epochs=1, learning_rate=1e-3, batch_size=2,
+    m = train_mixed(model_dir, tmp_path / "p", [], MixedLossConfig(epochs=1, learning_rate=1e-3, batch_size=2,
                     beta=0.1, label_smoothing=0.0, max_length=256), {}, seed=0)
     assert m["skipped"] and m["steps"] == 0
     assert (tmp_path / "p" / "model.safetensors").read_bytes() == (model_dir / "model.safetensors").read_bytes()
