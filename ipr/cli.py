@@ -114,7 +114,7 @@ class RolloutStage:
 
     def source(self) -> dict:
         """What determines this stage's records, as hashes (the ``.partial`` header)."""
-        from ipr.provenance import model_digest, tree_digest
+        from ipr.records import model_digest, tree_digest
 
         shard = {name: getattr(self.args, name) for name in ("shard", "num_shards", "max_tasks")
                  if getattr(self.args, name, None) is not None}
@@ -151,7 +151,7 @@ class RolloutStage:
     def run_chunks(self, tasks: list[dict], ids_of: Callable[[dict], list[str]],
                    work: Callable[[list[dict], int], list[dict]], chunk_tasks: int) -> list[str]:
         """Run ``work`` on every chunk not yet written, then publish the records in task order."""
-        from ipr.scoring import process_in_chunks
+        from ipr.method.scoring import process_in_chunks
 
         order = process_in_chunks(self.writer, tasks, ids_of, work, self.stage.get("chunk_tasks", chunk_tasks))
         self.writer.finish(order)
@@ -205,7 +205,7 @@ def run(main: Callable[[], None]) -> None:
 
 def require_model_dir(path: str | Path) -> Path:
     """``path`` if it holds a model a backend can load: config.json, weights and a tokenizer."""
-    from ipr.provenance import TOKENIZER_FILES, WEIGHT_FILES
+    from ipr.records import TOKENIZER_FILES, WEIGHT_FILES
 
     path = Path(path)
     if not (path / "config.json").is_file():
@@ -255,7 +255,7 @@ def check_databases(path: str | Path, numbered: list[tuple[int, dict]], env_name
 
 
 def env_spec(settings: Settings, assets_dir: str | Path):
-    from ipr.scoring import EnvSpec
+    from ipr.method.scoring import EnvSpec
 
     benchmark = settings.section("benchmark")
     return EnvSpec(benchmark["env"], str(assets_dir), int(benchmark["max_turns"]))

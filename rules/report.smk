@@ -36,7 +36,7 @@ rule report:
             for ext in ["md", "csv", "tex"]
         ],
         # The pair diagnostic (does IPR get step pairs of its own?) and the method effect with
-        # paired bootstrap CIs over seeds and tasks (ipr/pairs.py, ipr/effect.py).
+        # paired bootstrap CIs over seeds and tasks (ipr/method/pairs.py, ipr/report/effect.py).
         pairs_md=report(
             layout.PAIRS_MD,
             category="Tables",

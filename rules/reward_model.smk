@@ -42,9 +42,9 @@ rule train_reward_model:
     params:
         settings=step_reward_settings("train_reward_model"),
         processes=config.get("reward_model", {}).get("processes", 0),
-        library=library_code("train_reward_model.py", "../ipr/launch.py"),
+        library=library_code("train_reward_model.py", "../ipr/training/launch.py"),
     shell:
-        "python -m ipr.launch --nproc-per-node {params.processes} {input.code}"
+        "python -m ipr.training.launch --nproc-per-node {params.processes} {input.code}"
         " --benchmark {wildcards.benchmark} --base {input.base} --data {input.data}"
         " --settings '{params.settings}' --out {output.model} > {log} 2>&1"
 

@@ -17,7 +17,7 @@ rule sft:
     params:
         settings=settings_for("sft"),
         processes=processes_for("sft"),
-        library=library_code("sft.py", "../ipr/launch.py"),
+        library=library_code("sft.py", "../ipr/training/launch.py"),
     shell:
-        "python -m ipr.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark} --model-dir {input.model}"
+        "python -m ipr.training.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark} --model-dir {input.model}"
         " --train {input.train} --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

@@ -46,9 +46,9 @@ rule train:
     params:
         settings=settings_for("train"),
         processes=processes_for("train"),
-        library=library_code("train_mixed.py", "../ipr/launch.py"),
+        library=library_code("train_mixed.py", "../ipr/training/launch.py"),
     shell:
-        "python -m ipr.launch --nproc-per-node {params.processes} {input.code}"
+        "python -m ipr.training.launch --nproc-per-node {params.processes} {input.code}"
         " --benchmark {wildcards.benchmark} --policy {input.policy} --pairs {input.pairs}"
         " --settings '{params.settings}' --out {output.policy} > {log} 2>&1"
 
@@ -77,8 +77,8 @@ rule rft:
     params:
         settings=settings_for("rft"),
         processes=processes_for("sft"),
-        library=library_code("sft.py", "../ipr/launch.py"),
+        library=library_code("sft.py", "../ipr/training/launch.py"),
     shell:
-        "python -m ipr.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark}"
+        "python -m ipr.training.launch --nproc-per-node {params.processes} {input.code} --benchmark {wildcards.benchmark}"
         " --model-dir {input.model} --train {input.train} --explored {input.explore}"
         " --settings '{params.settings}' --out {output.policy} > {log} 2>&1"

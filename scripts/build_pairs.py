@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from ipr.cli import load_tasks, parser, run, setup
-from ipr.pairs import build_pairs
+from ipr.method.pairs import build_pairs
 from ipr.records import load_jsonl, write_jsonl
 
 

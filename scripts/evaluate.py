@@ -1,7 +1,7 @@
 """Evaluation (one shard): the policy plays each task of a split greedily."""
 
 from ipr.cli import RolloutStage, rollout_parser, run
-from ipr.evaluation import evaluate_chunk
+from ipr.method.evaluation import evaluate_chunk
 
 
 def main():

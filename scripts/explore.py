@@ -3,7 +3,7 @@
 Methods without step pairs (ETO, RFT, ipr_no_sdpo) explore from the task start only: t = 1, the
 agent's whole trajectory."""
 
-from ipr import scoring
+from ipr.method import scoring
 from ipr.cli import RolloutStage, rollout_parser, run
 
 

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from ipr.cli import run
-from ipr.evaluation import summarize
+from ipr.method.evaluation import summarize
 from ipr.records import gather_jsonl, load_jsonl, write_json
 
 

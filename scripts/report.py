@@ -1,5 +1,5 @@
 """Result tables (Markdown, CSV, LaTeX) and figures from the results that exist: the main table and the
-reward-per-iteration figure, and the paper's Table 2, 3, 4, Figure 4 and training cost (ipr.tables)."""
+reward-per-iteration figure, and the paper's Table 2, 3, 4, Figure 4 and training cost (ipr.report.tables)."""
 
 import argparse
 import dataclasses
@@ -9,10 +9,10 @@ from pathlib import Path
 import yaml
 
 from ipr.cli import run
-from ipr.effect import source_commit, write_effect
+from ipr.report.effect import source_commit, write_effect
 from ipr.records import atomic_path
-from ipr.report import markdown_table, write_report
-from ipr.tables import Layout, write_paper_tables
+from ipr.report.results import markdown_table, write_report
+from ipr.report.tables import Layout, write_paper_tables
 from ipr.workflow.plan import Plan
 
 VALIDATION_SPLIT = "valid"

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from pathlib import Path
 
-from ipr import scoring
+from ipr.method import scoring
 from ipr.cli import RolloutStage, rollout_parser, run
 from ipr.records import load_jsonl
 

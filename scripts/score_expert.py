@@ -4,7 +4,7 @@ The scorer (the SFT agent) is fixed, so these are computed once per (benchmark, 
 by every iteration and method. The same stage scores the agent's own test trajectories (rule score_eval).
 """
 
-from ipr import scoring
+from ipr.method import scoring
 from ipr.cli import RolloutStage, rollout_parser, run
 
 

@@ -7,11 +7,11 @@ scripts/score.py). Without: every expert action of the benchmark's explored trai
 from collections import defaultdict
 from pathlib import Path
 
-from ipr import scoring
+from ipr.method import scoring
 from ipr.cli import env_spec, load_tasks, require_model_dir, rollout_parser, run, select_tasks, setup
-from ipr.provenance import model_digest, tree_digest
+from ipr.records import model_digest, tree_digest
 from ipr.records import ResumableWriter, claim_partial, config_hash, load_jsonl
-from ipr.reward_model import RewardModel, rm_step_rewards
+from ipr.studies.reward_model import RewardModel, rm_step_rewards
 
 
 def main():

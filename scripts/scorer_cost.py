@@ -7,10 +7,10 @@ per 1,000 scored actions go to --out (JSON). Model loading is timed apart and le
 import time
 from pathlib import Path
 
-from ipr import scoring
+from ipr.method import scoring
 from ipr.cli import backend, env_spec, load_tasks, require_model_dir, rollout_parser, run, sampling, select_tasks, setup
 from ipr.records import config_hash, write_json
-from ipr.reward_model import RewardModel, rm_step_rewards
+from ipr.studies.reward_model import RewardModel, rm_step_rewards
 
 
 def timed(fn):

@@ -5,10 +5,10 @@ import argparse
 import json
 from pathlib import Path
 
-from ipr import step_accuracy
+from ipr.studies import step_accuracy
 from ipr.cli import load_tasks, run, setup
 from ipr.records import InputError, atomic_path, load_jsonl
-from ipr.scoring import EnvSpec
+from ipr.method.scoring import EnvSpec
 
 
 def main():

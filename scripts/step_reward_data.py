@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ipr.cli import load_tasks, parser, run, setup
 from ipr.records import config_hash, load_jsonl, write_jsonl
-from ipr.reward_model import dataset_records, scores_source
+from ipr.studies.reward_model import dataset_records, scores_source
 
 
 def main():

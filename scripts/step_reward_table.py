@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ipr.cli import run
-from ipr.step_reward_report import markdown, write
+from ipr.studies.step_reward_report import markdown, write
 
 
 def main():

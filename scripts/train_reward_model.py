@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ipr.cli import parser, require_model_dir, run, setup
 from ipr.records import load_jsonl
-from ipr.reward_model import train_reward_model
+from ipr.studies.reward_model import train_reward_model
 from ipr.training.config import RewardModelConfig
 
 

@@ -14,7 +14,7 @@ default 1: the pipeline runs each job on one thread) and the headline is engine 
 Part 2, tokens. On each benchmark, the scorer's questions of one round, as the pipeline asks them:
 the expert's actions (score_expert), then the agent's explored actions (score). Without the state
 cache each job samples every question it is asked; with it a question already answered (same
-state, same conversation, same scheme; ``ipr.scoring.mc_key``) reuses the answer. Prints generated
+state, same conversation, same scheme; ``ipr.method.scoring.mc_key``) reuses the answer. Prints generated
 tokens per scored action both ways (the estimates must be identical), and the bound the issue
 names: N x the turns left after the action.
 
@@ -40,7 +40,7 @@ from ipr.agent.backends import Request, Sampling, make_backend
 from ipr.agent.prompts import with_header
 from ipr.react import observation_message, parse_action
 from ipr.agent.rollout import Episode, RolloutStats, run_episodes
-from ipr.scoring import (EnvSpec, agent_requests, assistant_indices, expert_requests, explore_chunk, mc_scheme,
+from ipr.method.scoring import (EnvSpec, agent_requests, assistant_indices, expert_requests, explore_chunk, mc_scheme,
                          mc_step_rewards)
 
 ENV_STEPS = [0]
@@ -71,7 +71,7 @@ def naive_step_rewards(backend, spec, tasks, num_samples, sampling, seed, stats,
 
     Each sample is seeded as the engine seeds it (from the question's name), so the two must agree.
     """
-    from ipr.scoring import mc_key
+    from ipr.method.scoring import mc_key
 
     def replayed(task, t):
         env = spec.make()

@@ -6,7 +6,7 @@ action is stepped as ``None`` and answered with an invalid-action observation, n
 ``snapshot``/``restore`` let exploration and Monte-Carlo scoring branch many episodes from
 the state after an expert prefix without replaying it from reset each time. Every environment here
 is deterministic given its task and action history, so ``state_key`` names a state: equal keys,
-equal futures for equal actions (Monte-Carlo scoring reuses estimates on it, ipr/scoring.py).
+equal futures for equal actions (Monte-Carlo scoring reuses estimates on it, ipr/method/scoring.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ misspelt key is an error instead of a silently used default::
     TrainingConfig            the engine (ipr.training.trainer.train): optimiser, batching, scale-out
     ├── SFTConfig             ipr.training.sft.train_sft
     ├── MixedLossConfig       ipr.training.mixed_loss.train_mixed and reference_logps
-    └── RewardModelConfig     ipr.reward_model.train_reward_model
+    └── RewardModelConfig     ipr.studies.reward_model.train_reward_model
 
 ``docs/reference/training.md`` lists the fields; ``tests/unit/test_training_config.py`` keeps that
 table and these defaults in step.
@@ -62,7 +62,7 @@ class TrainingConfig:
     max_length: int | None = _help("tokens kept per sequence (longer ones are cut); null keeps all", None)
     gradient_checkpointing: bool = _help("recompute activations in backward (less memory, slower)", False)
     deepspeed: str | None = _help("DeepSpeed config file (e.g. config/deepspeed/zero3.json); null: none", None)
-    processes: int = _help("training processes per node, read by the launcher (ipr.launch); 0: one per GPU", 0)
+    processes: int = _help("training processes per node, read by the launcher (ipr.training.launch); 0: one per GPU", 0)
     save_steps: int = _help("optimiser steps between resumable checkpoints", 500)
     finetuning: str = _help("'full' (every weight) or 'lora' (adapters merged into full weights at the end)",
                             "full")

@@ -1,7 +1,7 @@
 """One training engine for SFT and the mixed loss: the HF Trainer, full or LoRA, optionally DeepSpeed.
 
 The same call runs single-process on a laptop, under ``torchrun`` on one node and under
-``srun`` + ``torchrun`` on several (``ipr.launch`` builds those commands). What the Trainer adds
+``srun`` + ``torchrun`` on several (``ipr.training.launch`` builds those commands). What the Trainer adds
 over a plain loop is what scaling needs: DeepSpeed ZeRO-2/3 (``config.deepspeed``: a config
 file, e.g. ``config/deepspeed/zero3.json``), data parallelism, bf16 on GPU, and resumable
 checkpoints. What we add to the Trainer:

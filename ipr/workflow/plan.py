@@ -287,7 +287,7 @@ class Plan:
         return int(self.config.get("gpus", {}).get(rule, 0))
 
     def processes(self, stage: str) -> int:
-        """Training processes per node for ipr.launch: config[stage]["processes"], 0 = one per GPU."""
+        """Training processes per node for ipr.training.launch: config[stage]["processes"], 0 = one per GPU."""
         return int(self.config[stage].get("processes") or 0)
 
     def runs(self) -> list:
@@ -411,7 +411,7 @@ class Plan:
         return f"{self.explore_dir(benchmark, model, method, k)}/explore/{shard}.jsonl"
 
     def score_known(self, benchmark, model, method, k, shard) -> list:
-        """Earlier MC estimates by the same scorer that a score shard reuses (ipr.scoring.mc_key): the
+        """Earlier MC estimates by the same scorer that a score shard reuses (ipr.method.scoring.mc_key): the
         expert scores, and this shard of the method's earlier iterations (a shard number holds the same
         tasks in every iteration). The reward model scores afresh: none."""
         if self.scorer_of(method) == "rm":
@@ -487,7 +487,7 @@ class Plan:
         return paths
 
     def report_layout(self) -> dict:
-        """What the config would produce, for the report to mark what is missing (ipr.tables.Layout)."""
+        """What the config would produce, for the report to mark what is missing (ipr.report.tables.Layout)."""
         return {
             "benchmarks": {b: {"env": self.config["benchmarks"][b]["env"], "splits": self.eval_splits(b)}
                            for b in self.benchmarks},

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from _training_fixtures import make_pair, with_reference
-from ipr.launch import command
+from ipr.training.launch import command
 from ipr.training.config import MixedLossConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def run_worker(tmp_path, name, objective, model_dir, pairs_file, nproc, kill_aft
 
 
 def train(tmp_path, name, objective, model_dir, pairs_file, nproc, **settings):
-    """Run the worker under ipr.launch's command; return the metrics of the written model."""
+    """Run the worker under ipr.training.launch's command; return the metrics of the written model."""
     proc = run_worker(tmp_path, name, objective, model_dir, pairs_file, nproc, **settings)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads((tmp_path / name / "metrics.json").read_text())

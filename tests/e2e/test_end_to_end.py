@@ -127,7 +127,7 @@ def check_methods_sweep(run_dir: Path) -> None:
     assert (results / "figures/effect.png").read_bytes()[:4] == b"\x89PNG"
     # Only the report code changed (its content: Snakemake skips inputs whose checksum is unchanged):
     # the tables are regenerated, nothing is re-run.
-    with open(run_dir / "ipr/tables.py", "a") as code:
+    with open(run_dir / "ipr/report/tables.py", "a") as code:
         code.write("\n# changed\n")
     dry = subprocess.run([*SNAKEMAKE, "-n", "--quiet", "rules", "--workflow-profile", "none"], cwd=run_dir,
                          capture_output=True, text=True)

@@ -9,7 +9,7 @@ import torch
 from ipr.agent.backends import Request, Sampling, TransformersBackend, pick_tokens, seeded_uniform
 from ipr.agent.rollout import Episode, run_episodes
 from ipr.envs import generate
-from ipr.scoring import EnvSpec, ScoreRequest, expert_requests, mc_step_rewards
+from ipr.method.scoring import EnvSpec, ScoreRequest, expert_requests, mc_step_rewards
 from ipr.training.tiny_model import build_tiny_model
 
 from _training_fixtures import CHATML

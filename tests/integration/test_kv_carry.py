@@ -14,7 +14,7 @@ import pytest
 from ipr.agent.backends import Request, Sampling, TransformersBackend
 from ipr.agent.rollout import Episode, RolloutStats, run_episodes
 from ipr.envs import generate, make_env
-from ipr.scoring import (EnvSpec, ScoreRequest, expert_requests, known_estimates, mc_scheme,
+from ipr.method.scoring import (EnvSpec, ScoreRequest, expert_requests, known_estimates, mc_scheme,
                          mc_step_rewards)
 from ipr.records import write_jsonl
 from ipr.training.tiny_model import build_tiny_model
@@ -140,7 +140,7 @@ def test_state_key_names_the_state(tmp_path, env_name):
     splits = generate(env_name, tmp_path, 0, **settings)
     task = splits["train"][0]
     from ipr.react import parse_action
-    from ipr.scoring import assistant_indices
+    from ipr.method.scoring import assistant_indices
 
     actions = [parse_action(task["messages"][i]["content"]) for i in assistant_indices(task["messages"])]
     env, again = make_env(env_name, tmp_path, 30), make_env(env_name, tmp_path, 30)

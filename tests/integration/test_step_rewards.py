@@ -7,9 +7,9 @@ import random
 import pytest
 
 from _training_fixtures import CHATML, SETTINGS, corpus
-from ipr import step_accuracy
+from ipr.studies import step_accuracy
 from ipr.records import InputError, RecordError, validate
-from ipr.reward_model import (
+from ipr.studies.reward_model import (
     ScalarCollator,
     dataset_records,
     encode_step,
@@ -21,7 +21,7 @@ from ipr.reward_model import (
     split_by_task,
     train_reward_model,
 )
-from ipr.step_reward_report import collect, markdown
+from ipr.studies.step_reward_report import collect, markdown
 from ipr.training.config import RewardModelConfig
 
 
@@ -81,7 +81,7 @@ def test_terminal_actions_keep_their_outcome_and_missing_n_is_skipped():
 
 def test_page_scores_and_candidates_on_webshop(tmp_path):
     from ipr.envs import generate
-    from ipr.scoring import EnvSpec, assistant_indices
+    from ipr.method.scoring import EnvSpec, assistant_indices
 
     data = generate("webshop", tmp_path, 0, catalog="embedded", num_products=40, num_train_tasks=3, num_test_tasks=1)
     spec = EnvSpec("webshop", str(tmp_path / "assets") if (tmp_path / "assets").exists() else str(tmp_path), 10)
@@ -109,7 +109,7 @@ def test_step_accuracy_script_reads_shared_exploration(tmp_path):
 
     from ipr.envs import generate
     from ipr.records import write_jsonl
-    from ipr.scoring import assistant_indices
+    from ipr.method.scoring import assistant_indices
 
     data = generate("webshop", tmp_path / "data", 0, catalog="embedded", num_products=40, num_train_tasks=3,
                     num_test_tasks=1)

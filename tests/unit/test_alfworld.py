@@ -9,7 +9,7 @@ from ipr.envs.alfworld.env import AlfworldEnv
 from ipr.envs.alfworld.expert import expert_actions
 from ipr.envs.alfworld.generate import ROOMS, combination, combinations, split_plan
 from ipr.envs.alfworld.world import NOTHING_HAPPENS, TASK_TYPES, describe_list
-from ipr.report import markdown_table
+from ipr.report.results import markdown_table
 
 
 def kitchen(task_type: str, kind: str = "apple", target: str | None = "sidetable") -> dict:

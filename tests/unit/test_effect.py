@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ipr.effect import effect_rows, paired_bootstrap, write_effect
+from ipr.report.effect import effect_rows, paired_bootstrap, write_effect
 from ipr.records import write_jsonl
 
 

@@ -1,8 +1,8 @@
-"""ipr.launch: the torchrun / srun + torchrun commands built from a Slurm job's environment."""
+"""ipr.training.launch: the torchrun / srun + torchrun commands built from a Slurm job's environment."""
 
 import pytest
 
-from ipr.launch import command, gpus_on_node
+from ipr.training.launch import command, gpus_on_node
 
 
 def test_gpus_from_the_allocation():

@@ -10,16 +10,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Each top-level unit of ipr/ and its layer: a unit imports only units of lower layers (and itself).
 LAYERS = {
-    # ground: record schemas, the ReAct turn format, file hashes, the workflow's plan and layout
-    "ipr.records": 0, "ipr.react": 0, "ipr.provenance": 0, "ipr.workflow": 0,
-    # environments, training engines, pair construction
-    "ipr.envs": 1, "ipr.training": 1, "ipr.pairs": 1,
-    # the rollout engine and generation backends; reading result paths
-    "ipr.agent": 2, "ipr.report": 2,
-    # the method's step rewards; tables and the effect statistics
-    "ipr.scoring": 3, "ipr.tables": 3, "ipr.step_reward_report": 3, "ipr.effect": 3,
-    # stages and studies built on the method
-    "ipr.evaluation": 4, "ipr.reward_model": 4, "ipr.step_accuracy": 4, "ipr.cli": 4, "ipr.launch": 4,
+    # ground: record schemas and file hashes, the ReAct turn format, the workflow's plan and layout
+    "ipr.records": 0, "ipr.react": 0, "ipr.workflow": 0,
+    # environments; training engines and their launcher
+    "ipr.envs": 1, "ipr.training": 1,
+    # the rollout engine and generation backends
+    "ipr.agent": 2,
+    # the method: Monte-Carlo step rewards, pairs, evaluation
+    "ipr.method": 3,
+    # result tables, figures and the effect statistics; the stage command line
+    "ipr.report": 4, "ipr.cli": 4,
+    # studies of the method (step-reward model, step accuracy, Figure 4)
+    "ipr.studies": 5,
 }
 
 
@@ -50,6 +52,10 @@ def imports(mods: dict[str, Path]) -> dict[str, set[str]]:
 
 def unit(module: str) -> str:
     return ".".join(module.split(".")[:2])
+
+
+def test_only_cli_react_and_records_sit_at_the_top():
+    assert sorted(p.stem for p in (ROOT / "ipr").glob("*.py")) == ["__init__", "cli", "react", "records"]
 
 
 def test_every_unit_has_a_layer():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ipr.pairs import build_pairs, first_difference_turn, pair_diagnostic, step_pairs_not_outcome
-from ipr.report import pair_diagnostic_csv, pair_diagnostic_rows
+from ipr.method.pairs import build_pairs, first_difference_turn, pair_diagnostic, step_pairs_not_outcome
+from ipr.report.results import pair_diagnostic_csv, pair_diagnostic_rows
 from ipr.records import write_jsonl
 
 Q = {"role": "user", "content": "Question: q"}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ipr.pairs import build_pairs
+from ipr.method.pairs import build_pairs
 from ipr.records import validate
 
 U = {"role": "user", "content": "Question: q"}

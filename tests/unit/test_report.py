@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ipr.records import write_jsonl
-from ipr.report import parse_summary_path, write_report
+from ipr.report.results import parse_summary_path, write_report
 
 
 def pair(i, kind):
@@ -46,11 +46,11 @@ def test_tables_and_figure(tmp_path):
     assert (tmp_path / "figures/rewards.png").read_bytes()[:4] == b"\x89PNG"
 
 
-# ----------------------------------------------------------------------------- paper tables (ipr.tables)
+# ----------------------------------------------------------------------------- paper tables (ipr.report.tables)
 
 from pathlib import Path  # noqa: E402
 
-from ipr.tables import Layout, cost_table, write_paper_tables  # noqa: E402
+from ipr.report.tables import Layout, cost_table, write_paper_tables  # noqa: E402
 from ipr.workflow.plan import Plan, load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

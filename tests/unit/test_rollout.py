@@ -7,7 +7,7 @@ from ipr.react import parse_action
 from ipr.agent.rollout import Episode, Sampling, run_episodes
 from ipr.envs import generate
 from ipr.records import InputError
-from ipr.scoring import EnvSpec, expert_states
+from ipr.method.scoring import EnvSpec, expert_states
 
 
 class ScriptedBackend:

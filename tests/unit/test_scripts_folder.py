@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def scripts_named_by_rules(rules_dir):
     """Script names in the stage_script(...) and library_code(...) calls of rules/*.smk (paths such as
-    "../ipr/launch.py" are library modules, not scripts)."""
+    "../ipr/training/launch.py" are library modules, not scripts)."""
     names = set()
     for smk in sorted(rules_dir.glob("*.smk")):
         for arguments in re.findall(r"\b(?:stage_script|library_code)\(([^)]*)\)", smk.read_text()):

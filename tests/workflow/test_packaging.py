@@ -56,19 +56,19 @@ def test_library_digest_changes_with_a_module_it_imports(tmp_path):
     assert str(unused) not in library_modules(script, tmp_path)
     unused.write_text(unused.read_text() + "\n# edited\n")
     assert library_digest(script, tmp_path) == before
-    pairs = tmp_path / "ipr/pairs.py"
+    pairs = tmp_path / "ipr/method/pairs.py"
     pairs.write_text(pairs.read_text() + "\n# edited\n")
     assert library_digest(script, tmp_path) != before
 
 
 def test_library_modules_follow_imports():
     modules = {Path(m).relative_to(ROOT).as_posix() for m in library_modules([ROOT / "scripts/build_pairs.py"], ROOT)}
-    # direct (ipr.pairs), through ipr.cli (ipr.records), and the package __init__ files on the way
-    assert {"ipr/pairs.py", "ipr/cli.py", "ipr/records.py", "ipr/__init__.py"} <= modules
+    # direct (ipr.method.pairs), through ipr.cli (ipr.records), and the package __init__ files on the way
+    assert {"ipr/method/pairs.py", "ipr/cli.py", "ipr/records.py", "ipr/__init__.py"} <= modules
     report = {Path(m).name for m in library_modules([ROOT / "scripts/report.py"], ROOT)}
-    assert {"report.py", "tables.py", "layout.py"} <= report
-    launch = library_modules([ROOT / "scripts/sft.py", ROOT / "ipr/launch.py"], ROOT)
-    assert str(ROOT / "ipr/launch.py") in launch and str(ROOT / "ipr/training/sft.py") in launch
+    assert {"results.py", "tables.py", "layout.py"} <= report
+    launch = library_modules([ROOT / "scripts/sft.py", ROOT / "ipr/training/launch.py"], ROOT)
+    assert str(ROOT / "ipr/training/launch.py") in launch and str(ROOT / "ipr/training/sft.py") in launch
 
 
 def test_conda_folder_is_not_named_envs():

@@ -256,7 +256,7 @@ def test_step_reward_inputs_list_shared_iteration1_once(tmp_path):
     """The step-reward study (2 iterations, a 2-point grid of ipr, ipr_rm): ipr_rm scores the first grid
     point's iteration-1 exploration with the reward model; the rules that gather every MC score file
     list the shared iteration-1 files once, and each still parses as <method>/iter<k>."""
-    from ipr.reward_model import scores_source
+    from ipr.studies.reward_model import scores_source
 
     config = yaml.safe_load((REPO / "config" / "webshop_step_rewards.yaml").read_text())
     config["models"] = {"tiny": config["models"]["tiny"]}  # one scorer keeps the expected lists short

@@ -1,6 +1,6 @@
 """Launch a training script over every GPU of the current Slurm allocation (or of this machine).
 
-    python -m ipr.launch [--nproc-per-node N] scripts/train_mixed.py --policy ... --out ...
+    python -m ipr.training.launch [--nproc-per-node N] scripts/train_mixed.py --policy ... --out ...
 
 - One process (a laptop, a CPU job, one GPU): the script runs directly under this interpreter.
 - One node (or no Slurm): ``torchrun --standalone --nproc_per_node=<GPUs>`` runs the script once

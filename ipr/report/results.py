@@ -172,8 +172,8 @@ PAIR_COLUMNS = ["benchmark", "iteration", "step_pairs", "step_pairs_not_outcome"
 
 
 def pair_diagnostic_rows(pairs_paths: list[str]) -> list[dict]:
-    """One row per pairs file (benchmark, model, method, iteration): ``ipr.pairs.pair_diagnostic``."""
-    from ipr.pairs import pair_diagnostic
+    """One row per pairs file (benchmark, model, method, iteration): ``ipr.method.pairs.pair_diagnostic``."""
+    from ipr.method.pairs import pair_diagnostic
 
     rows = []
     for path in pairs_paths:

@@ -4,7 +4,7 @@ For every (task, step t) where both the expert's action a_t and the agent's acti
 with MC samples, both actions are replayed after the expert prefix e_{t-1} and the environment's
 page-level score of the resulting state is read (``WebShopEnv.page_score``, paper Appendix B).
 
-A *constructed step pair* with N samples is what the pair rule (``ipr.pairs``) would build from MC
+A *constructed step pair* with N samples is what the pair rule (``ipr.method.pairs``) would build from MC
 step rewards estimated with N of the scorer's continuations: ``r_s^N(a_t) - r_s^N(â_t) > tau_step``
 and ``r_o(expert) > r_o(agent)``; the expert's action is the chosen one. Its order is
 
@@ -28,9 +28,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from ipr import report
+from ipr.report import results as report
 from ipr.react import parse_action
-from ipr.scoring import EnvSpec, branch, expert_states
+from ipr.method.scoring import EnvSpec, branch, expert_states
 
 TIE_EPS = 1e-9
 COLUMNS = ["benchmark", "scorer", "n", "pairs", "correct", "wrong", "ties", "accuracy", "ordered_pairs",

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ipr.records import atomic_path, read_jsonl
-from ipr.report import csv_text, parse_summary_path, save_figure
+from ipr.report.results import csv_text, parse_summary_path, save_figure
 
 COMPARISONS = (("ipr", "sft"), ("ipr", "eto"), ("eto", "sft"))
 COLUMNS = ["benchmark", "comparison", "mean", "ci_low", "ci_high", "seeds", "tasks", "commit", "model", "split",

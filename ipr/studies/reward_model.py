@@ -30,7 +30,7 @@ from pathlib import Path
 from ipr.agent.prompts import with_header
 from ipr.react import parse_action
 from ipr.records import InputError
-from ipr.scoring import EnvSpec, ScoreRequest, assistant_indices, branch, expert_states
+from ipr.method.scoring import EnvSpec, ScoreRequest, assistant_indices, branch, expert_states
 from ipr.training.config import RewardModelConfig
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipr.records import atomic_path, read_jsonl
-from ipr.report import parse_summary_path, save_figure
+from ipr.report.results import parse_summary_path, save_figure
 from ipr.workflow.layout import EVAL_SUMMARY, RESULTS, parse, run_name
 
 MISSING = "–"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipr.agent.backends import GenerationBackend
 from ipr.agent.rollout import Episode, Sampling, run_episodes
-from ipr.scoring import EnvSpec
+from ipr.method.scoring import EnvSpec
 
 
 def evaluate_chunk(

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from ipr.records import atomic_path
-from ipr import report
-from ipr.report import parse_summary_path
+from ipr.report import results as report
+from ipr.report.results import parse_summary_path
 from ipr.workflow import layout
 
 METHODS = [("sft", "SFT"), ("eto", "ETO (no step reward)"), ("ipr_rm", "IPR + reward model"), ("ipr", "IPR + MC")]

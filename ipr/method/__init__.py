@@ -1,0 +1,1 @@
+"""The method: Monte-Carlo step rewards (scoring), step and outcome pairs (pairs), evaluation."""
