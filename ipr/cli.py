@@ -17,23 +17,53 @@ from pathlib import Path
 
 from ipr.records import (InputError, RecordError, ResumableWriter, claim_partial, config_hash,
                          discard_open_partials, read_numbered)
+from ipr.workflow.settings import BenchmarkSettings, MethodSettings, RolloutConfig
 
 log = logging.getLogger("ipr")
 
 
 class Settings(dict):
     """The ``--settings`` JSON: a stage's config section at top level, plus ``seed`` and the
-    ``benchmark``, ``model`` and ``method`` entries where the stage needs them."""
+    ``benchmark``, ``model`` and ``method`` entries where the stage needs them (ipr.workflow.plan's
+    ``Plan.settings``). The typed accessors read them through ipr.workflow.settings, which holds
+    their defaults."""
 
     STAGES = ("sft", "explore", "score", "train", "evaluate")
+    ROLLOUT_STAGES = ("explore", "score", "evaluate")
 
     @property
-    def stage(self) -> dict:
-        """The one stage section (sft, explore, score, train or evaluate) these settings carry."""
+    def seed(self) -> int:
+        """The job's seed (the model instance's; config/schema.yaml's default 0 when left out)."""
+        return int(self["seed"]) if "seed" in self else 0
+
+    @property
+    def stage_name(self) -> str:
+        """The name of the one stage section (sft, explore, score, train or evaluate) these settings carry."""
         found = [name for name in self.STAGES if name in self]
         if len(found) != 1:
             raise SystemExit(f"error: --settings must carry exactly one stage section of {self.STAGES}, has {found}")
-        return self[found[0]]
+        return found[0]
+
+    @property
+    def stage(self) -> dict:
+        """The one stage section these settings carry, as written (the trainers' configs read it)."""
+        return self[self.stage_name]
+
+    @property
+    def rollout(self) -> RolloutConfig:
+        """The stage section of a stage that plays episodes (explore, score, evaluate)."""
+        name = self.stage_name
+        if name not in self.ROLLOUT_STAGES:
+            raise SystemExit(f"error: --settings carries the {name} section, not one of {self.ROLLOUT_STAGES}")
+        return RolloutConfig.from_settings(self[name], source=f"--settings {name}")
+
+    @property
+    def benchmark(self) -> BenchmarkSettings:
+        return BenchmarkSettings.from_settings(self.section("benchmark"), source="--settings benchmark")
+
+    @property
+    def method(self) -> MethodSettings:
+        return MethodSettings.from_settings(self.section("method"), source="--settings method")
 
     def section(self, name: str) -> dict:
         if name not in self:
@@ -90,13 +120,13 @@ class RolloutStage:
                  inputs: dict[str, Path] | None = None):
         self.args = args
         self.settings: Settings = args.settings
-        self.stage = self.settings.stage
-        self.seed = self.settings.get("seed", 0)
+        self.stage = self.settings.rollout
+        self.seed = self.settings.seed
         setup(self.seed)
         claim_partial(args.out)
         # The openai backend generates on a server (its URL and model are in the settings, so in the
         # settings hash); no local model directory is read or hashed.
-        self.served = self.stage.get("backend") == "openai"
+        self.served = self.stage.backend == "openai"
         self.model_dir = Path(model_dir) if self.served else require_model_dir(model_dir)
         if not Path(args.assets).is_dir():
             raise FileNotFoundError(2, "No such file or directory", str(args.assets))
@@ -149,11 +179,12 @@ class RolloutStage:
         return zlib.crc32(f"{self.seed}:{salt}".encode()) % (2**31)
 
     def run_chunks(self, tasks: list[dict], ids_of: Callable[[dict], list[str]],
-                   work: Callable[[list[dict], int], list[dict]], chunk_tasks: int) -> list[str]:
-        """Run ``work`` on every chunk not yet written, then publish the records in task order."""
+                   work: Callable[[list[dict], int], list[dict]], chunk_tasks: int | None = None) -> list[str]:
+        """Run ``work`` on every chunk of ``chunk_tasks`` tasks (None: the section's chunk_tasks) not
+        yet written, then publish the records in task order."""
         from ipr.method.scoring import process_in_chunks
 
-        order = process_in_chunks(self.writer, tasks, ids_of, work, self.stage.get("chunk_tasks", chunk_tasks))
+        order = process_in_chunks(self.writer, tasks, ids_of, work, chunk_tasks or self.stage.chunk_tasks)
         self.writer.finish(order)
         return order
 
@@ -257,27 +288,28 @@ def check_databases(path: str | Path, numbered: list[tuple[int, dict]], env_name
 def env_spec(settings: Settings, assets_dir: str | Path):
     from ipr.method.scoring import EnvSpec
 
-    benchmark = settings.section("benchmark")
-    return EnvSpec(benchmark["env"], str(assets_dir), int(benchmark["max_turns"]))
+    benchmark = settings.benchmark
+    return EnvSpec(benchmark.require_env(), str(assets_dir), benchmark.max_turns)
 
 
 def backend(settings: Settings, model_dir: str | Path):
     from ipr.agent.backends import make_backend
 
-    stage = settings.stage
-    name = stage.get("backend", "transformers")
+    stage = settings.rollout
     # The openai backend generates on a server; the local model directory is not read.
-    model_dir = model_dir if name == "openai" else require_model_dir(model_dir)
-    return make_backend(name, model_dir, stage["batch_size"], stage.get("openai"))
+    model_dir = model_dir if stage.backend == "openai" else require_model_dir(model_dir)
+    return make_backend(stage.backend, model_dir, stage.batch_size, stage.openai)
 
 
 def sampling(settings: Settings, greedy: bool):
     from ipr.agent.backends import STOP_STRINGS, Sampling
 
-    stage, benchmark = settings.stage, settings.section("benchmark")
+    stage, benchmark = settings.rollout, settings.benchmark
     # The benchmark may bound a turn more tightly than the stage (its actions are short).
-    max_new_tokens = min(stage["max_new_tokens"], benchmark.get("max_new_tokens", stage["max_new_tokens"]))
-    stop = tuple(benchmark.get("stop", STOP_STRINGS))
+    max_new_tokens = stage.max_new_tokens
+    if benchmark.max_new_tokens is not None:
+        max_new_tokens = min(max_new_tokens, benchmark.max_new_tokens)
+    stop = tuple(benchmark.stop if benchmark.stop is not None else STOP_STRINGS)
     if greedy:
         return Sampling(0.0, 1.0, max_new_tokens, stop)
-    return Sampling(stage["temperature"], stage["top_p"], max_new_tokens, stop)
+    return Sampling(stage.temperature, stage.top_p, max_new_tokens, stop)

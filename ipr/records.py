@@ -8,12 +8,15 @@ renames on success, so a file that exists is complete (Snakemake never sees a ha
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+import types
+import typing
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,11 @@ _log = logging.getLogger("ipr")
 class InputError(ValueError):
     """Bad input data other than a record (a source file of a benchmark importer): the message is
     one line naming the file, the line or item, and the problem."""
+
+
+class ConfigError(InputError):
+    """A setting a user wrote that its stage cannot use: one line naming the source and the field
+    (an ``InputError``, so a stage script reports it as one line and exits 1)."""
 
 
 class RecordError(ValueError):
@@ -388,3 +396,62 @@ def model_digest(model_dir: str | os.PathLike) -> str:
     """The identity of a model directory: the hash of its top-level files (weights, config,
     tokenizer, chat template). Subfolders (a trainer's checkpoints) are not part of the model."""
     return tree_digest(model_dir, recursive=False)
+
+
+# ------------------------------------------------------------------ settings dataclasses
+
+def help_field(text: str, default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING) -> Any:
+    """A settings dataclass field with its one-line documentation in ``metadata["help"]`` (as TRL's
+    configs do); ``factory`` makes a mutable default (a mapping, a list)."""
+    return dataclasses.field(default=default, default_factory=factory, metadata={"help": text})
+
+
+def config_from(cls, settings: Mapping[str, Any], source: str, prefix: str = ""):
+    """The frozen settings dataclass ``cls`` from ``settings`` (a mapping of the ``--settings`` JSON
+    or of the config), every value checked and converted to its field's type. A key that is no
+    field of ``cls``, a missing required field or a value of the wrong type raises one
+    ``ConfigError`` line naming ``source`` and the field; ``prefix`` names a nested mapping in the
+    messages (``lora.``). Each dataclass holds its defaults, so each default lives in one place."""
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{source}: field {prefix.rstrip('.')!r} must be a mapping, got {settings!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in settings:
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown field {prefix + str(key)!r} (known: {', '.join(fields)})")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, f in fields.items():
+        if name in settings:
+            values[name] = _convert(settings[name], hints[name], source, prefix + name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: missing field {prefix + name!r}")
+    return cls(**values)
+
+
+def _convert(value: Any, kind: Any, source: str, name: str) -> Any:
+    """``value`` as type ``kind``: int and float from any number (as the trainers always read them),
+    a nested config from a mapping; null only where the field is optional."""
+    if dataclasses.is_dataclass(kind):
+        return config_from(kind, value, source, f"{name}.")
+    args = typing.get_args(kind)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(f"{source}: field {name!r} must not be null")
+    if isinstance(kind, types.UnionType):
+        rest = [t for t in args if t is not type(None)]
+        if len(rest) > 1:  # str | list[str]: taken as written
+            return value
+        kind = rest[0]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: field {name!r} must be true or false, got {value!r}")
+        return value
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            raise ConfigError(f"{source}: field {name!r} must be {'an integer' if kind is int else 'a number'}, "
+                              f"got {value!r}")
+        return kind(value)
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{source}: field {name!r} must be a string, got {value!r}")
+    return value

@@ -2,13 +2,18 @@
 a small Qwen2 config, and (optionally) causal-LM pretraining on the train conversations plus copy
 drills (train questions with made-up values, so the model learns to copy values from the prompt)."""
 
+from __future__ import annotations
+
+import dataclasses
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from ipr.agent.prompts import with_header
 from ipr.cli import parser, run, setup
 from ipr.envs import copy_drills, header
-from ipr.records import read_jsonl
+from ipr.records import config_from, read_jsonl
+from ipr.records import help_field as _help
 from ipr.training.config import SFTConfig
 from ipr.training.sft import train_sft
 from ipr.training.templates import load_template
@@ -44,20 +49,33 @@ def corpus(benchmarks):
             yield message["content"]
 
 
-# Keys of a model's ``pretrain`` section that shape the corpus; the rest is the trainer's SFTConfig.
-DRILL_KEYS = ("copy_drills", "question_copy_drills", "question_copy_drills_per_text")
+@dataclass(frozen=True, kw_only=True)
+class CopyDrills:
+    """The keys of a model's ``pretrain`` section that shape the corpus; the rest is the trainer's
+    SFTConfig."""
+
+    copy_drills: int = _help("full expert trajectories repeated per benchmark", 0)
+    question_copy_drills: int = _help("question-and-query exchanges per benchmark", 0)
+    question_copy_drills_per_text: int = _help("exchanges packed under one prompt header", 1)
+
+    @classmethod
+    def from_pretrain(cls, pretrain: dict, source: str) -> CopyDrills:
+        return config_from(cls, {k: v for k, v in pretrain.items() if k in DRILL_KEYS}, source)
 
 
-def drills(benchmarks, stage, seed):
+DRILL_KEYS = tuple(f.name for f in dataclasses.fields(CopyDrills))
+
+
+def drills(benchmarks, options: CopyDrills, seed):
     """Copy drills of every benchmark, with its prompt header: ``copy_drills`` full trajectories,
     and ``question_copy_drills`` question-and-query exchanges packed ``question_copy_drills_per_text``
     to one header (the header is most of a lone exchange's tokens, and the model has learned it
     long before the drills end)."""
     out = []
-    per_text = stage.get("question_copy_drills_per_text", 1)
+    per_text = options.question_copy_drills_per_text
     for env_name, records in benchmarks:
-        out += [with_header(env_name, m) for m in copy_drills(env_name, records, stage.get("copy_drills", 0), seed)]
-        exchanges = copy_drills(env_name, records, stage.get("question_copy_drills", 0), seed, question_only=True)
+        out += [with_header(env_name, m) for m in copy_drills(env_name, records, options.copy_drills, seed)]
+        exchanges = copy_drills(env_name, records, options.question_copy_drills, seed, question_only=True)
         for start in range(0, len(exchanges), per_text):
             out.append(with_header(env_name, [m for e in exchanges[start : start + per_text] for m in e]))
     return out
@@ -71,7 +89,7 @@ def main():
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
-    seed, model, envs = settings.get("seed", 0), settings.section("model"), settings.section("envs")
+    seed, model, envs = settings.seed, settings.section("model"), settings.section("envs")
     setup(seed)
     benchmarks = train_records(args.corpus, envs)
     chat_template = load_template(args.chat_template)
@@ -84,7 +102,8 @@ def main():
     pretrain = model["pretrain"]
     config = SFTConfig.from_settings({**{k: v for k, v in pretrain.items() if k not in DRILL_KEYS}, "loss_on": "all"},
                                      source=f"model {args.model}: pretrain settings")
-    texts = conversations(benchmarks) + drills(benchmarks, pretrain, seed)
+    options = CopyDrills.from_pretrain(pretrain, source=f"model {args.model}: pretrain settings")
+    texts = conversations(benchmarks) + drills(benchmarks, options, seed)
     metrics = train_sft(initial, args.out, texts, config, seed)
     shutil.rmtree(initial)
     print(f"pretrained {metrics['steps']} steps, final token loss {metrics['final_loss']}")

@@ -17,11 +17,11 @@ def main():
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
-    setup(settings.get("seed", 0))
-    benchmark, method = settings.section("benchmark"), settings.section("method")
+    setup(settings.seed)
+    benchmark, method = settings.benchmark, settings.method
     explored = [r for path in args.explore for r in load_jsonl(path, "explore")]
     agent_scores = [r for path in args.scores for r in load_jsonl(path, "score")]
-    step_pairs = method.get("step_pairs", True)
+    step_pairs = method.step_pairs
     if step_pairs and not (args.scores and args.expert_scores):
         raise SystemExit("error: step pairs need --scores and --expert-scores")
     pairs = build_pairs(
@@ -29,10 +29,10 @@ def main():
         explored,
         agent_scores,
         load_jsonl(args.expert_scores, "score") if args.expert_scores else [],
-        tau_step=benchmark["tau_step"],
-        tau_outcome=method.get("tau_outcome", benchmark["tau_outcome"]),
+        tau_step=benchmark.tau_step,
+        tau_outcome=method.tau_outcome if method.tau_outcome is not None else benchmark.tau_outcome,
         step_pairs=step_pairs,
-        outcome_pairs=method.get("outcome_pairs", True),
+        outcome_pairs=method.outcome_pairs,
     )
     write_jsonl(args.out, pairs, "pair")
     kinds = {k: sum(p["kind"] == k for p in pairs) for k in ("step", "outcome")}

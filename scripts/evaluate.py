@@ -10,7 +10,7 @@ def main():
 
     def work(chunk, chunk_no):
         return evaluate_chunk(stage.generator, stage.env, chunk, stage.sampling(greedy=True),
-                              stage.stage["batch_size"], stage.run_seed("evaluate"), stage.config_hash)
+                              stage.stage.batch_size, stage.run_seed("evaluate"), stage.config_hash)
 
     order = stage.run_chunks(stage.tasks(), lambda task: [task["task_id"]], work, chunk_tasks=64)
     print(f"evaluated {len(order)} tasks")

@@ -10,18 +10,18 @@ from ipr.cli import RolloutStage, rollout_parser, run
 def main():
     args = rollout_parser(__doc__, "policy").parse_args()
     stage = RolloutStage(args, args.policy, "explore")
-    tasks = stage.tasks(stage.settings.section("benchmark").get("explore_tasks"))
-    max_t = None if stage.settings.get("method", {}).get("step_pairs", True) else 1
+    tasks = stage.tasks(stage.settings.benchmark.explore_tasks)
+    max_t = None if "method" not in stage.settings or stage.settings.method.step_pairs else 1
 
     def ids_of(task):
         return scoring.explore_ids(task, max_t)
 
     def work(chunk, chunk_no):
         return scoring.explore_chunk(stage.generator, stage.env, chunk, stage.sampling(greedy=True),
-                                     stage.stage["batch_size"], stage.run_seed("explore"),
+                                     stage.stage.batch_size, stage.run_seed("explore"),
                                      stage.config_hash, max_t=max_t)
 
-    order = stage.run_chunks(tasks, ids_of, work, chunk_tasks=16)
+    order = stage.run_chunks(tasks, ids_of, work)
     print(f"explored {len(tasks)} tasks -> {len(order)} records")
 
 

@@ -14,11 +14,11 @@ def main():
     p.add_argument("--out-dir", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
-    benchmark = settings.section("benchmark")
-    setup(settings.get("seed", 0))
+    benchmark = settings.benchmark
+    setup(settings.seed)
     assets, staging = args.out_dir / "assets", args.out_dir / ".assets.staging"
     shutil.rmtree(staging, ignore_errors=True)
-    splits = generate(benchmark["env"], staging, settings.get("seed", 0), **benchmark.get("generate", {}))
+    splits = generate(benchmark.require_env(), staging, settings.seed, **benchmark.generate)
     for split, records in splits.items():
         for record in records:
             record["benchmark"] = args.benchmark

@@ -17,10 +17,10 @@ def main():
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
-    setup(settings.get("seed", 0))
+    setup(settings.seed)
     # The trainer's config: the log-probs must be computed on what it will see (its max_length).
     config = MixedLossConfig.from_settings(settings.stage, source="train settings")
-    env_name = settings.section("benchmark")["env"]
+    env_name = settings.benchmark.require_env()
     pairs = load_jsonl(args.pairs, "pair")
     # Scored on exactly what the trainer sees: the header in front, the trainer's max_length.
     with_prompt_header = [dict(pair, prompt=with_header(env_name, pair["prompt"])) for pair in pairs]

@@ -18,7 +18,7 @@ def main():
     stage = RolloutStage(args, args.scorer, "score", inputs={"explore": args.explore})
     explored = load_jsonl(args.explore, "explore")
     tasks_by_id = {t["task_id"]: t for t in stage.all_tasks()}
-    requests = scoring.agent_requests(explored, tasks_by_id, stage.stage.get("only_candidates", True))
+    requests = scoring.agent_requests(explored, tasks_by_id, stage.stage.only_candidates)
     by_task = defaultdict(list)
     for request in requests:
         by_task[request.task_id].append(request)
@@ -26,17 +26,17 @@ def main():
 
     # The expert's scorer seed: an agent action equal to the expert's is the same question.
     seed, sampling = stage.run_seed("expert"), stage.sampling(greedy=False)
-    scheme = scoring.mc_scheme(str(args.scorer), stage.env, stage.stage["num_samples"], sampling, seed)
+    scheme = scoring.mc_scheme(str(args.scorer), stage.env, stage.stage.num_samples, sampling, seed)
     known = scoring.known_estimates(args.known)
     reused_before = len(known)
 
     def work(chunk, chunk_no):
         chunk_requests = [r for task in chunk for r in by_task[task["task_id"]]]
         return scoring.mc_step_rewards(stage.generator, stage.env, tasks_by_id, chunk_requests,
-                                       stage.stage["num_samples"], sampling, stage.stage["batch_size"], seed,
+                                       stage.stage.num_samples, sampling, stage.stage.batch_size, seed,
                                        stage.config_hash, scheme=scheme, known=known)
 
-    order = stage.run_chunks(tasks, lambda task: [r.id for r in by_task[task["task_id"]]], work, chunk_tasks=16)
+    order = stage.run_chunks(tasks, lambda task: [r.id for r in by_task[task["task_id"]]], work)
     print(f"{len(explored)} explored steps -> {len(order)} agent actions scored "
           f"({reused_before} known estimates read, {len(known) - reused_before} new questions sampled)")
 

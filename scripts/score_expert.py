@@ -14,7 +14,7 @@ def main():
                    "explore_tasks); with an eval file as --tasks, the agent's own test trajectories (Figure 4)")
     args = p.parse_args()
     stage = RolloutStage(args, args.scorer, "score")
-    max_tasks = args.max_tasks if args.max_tasks is not None else stage.settings.section("benchmark").get("explore_tasks")
+    max_tasks = args.max_tasks if args.max_tasks is not None else stage.settings.benchmark.explore_tasks
     tasks = stage.tasks(max_tasks)
     tasks_by_id = {t["task_id"]: t for t in tasks}
 
@@ -23,16 +23,16 @@ def main():
 
     seed, sampling = stage.run_seed("expert"), stage.sampling(greedy=False)
     # Named as the score rule names it, so the agent's scoring finds these estimates (mc_key).
-    scheme = scoring.mc_scheme(str(args.scorer), stage.env, stage.stage["num_samples"], sampling, seed)
+    scheme = scoring.mc_scheme(str(args.scorer), stage.env, stage.stage.num_samples, sampling, seed)
     known: dict = {}  # questions asked twice within this shard are sampled once
 
     def work(chunk, chunk_no):
         requests = [r for task in chunk for r in scoring.expert_requests(task)]
         return scoring.mc_step_rewards(stage.generator, stage.env, tasks_by_id, requests,
-                                       stage.stage["num_samples"], sampling, stage.stage["batch_size"], seed,
+                                       stage.stage.num_samples, sampling, stage.stage.batch_size, seed,
                                        stage.config_hash, scheme=scheme, known=known)
 
-    order = stage.run_chunks(tasks, ids_of, work, chunk_tasks=16)
+    order = stage.run_chunks(tasks, ids_of, work)
     print(f"scored {len(order)} expert steps of {len(tasks)} tasks")
 
 

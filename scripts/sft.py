@@ -34,15 +34,15 @@ def main():
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
-    seed = settings.get("seed", 0)
+    seed = settings.seed
     setup(seed)
     config = SFTConfig.from_settings(settings.stage, source="sft settings")
-    env_name = settings.section("benchmark")["env"]
+    env_name = settings.benchmark.require_env()
     model_dir = require_model_dir(args.model_dir)
     tasks = load_tasks(args.train)
     trajectories = [record["messages"] for record in tasks]
     if args.explored:
-        min_reward = settings.section("method").get("rft_min_reward", 1.0)
+        min_reward = settings.method.rft_min_reward
         added = successful_trajectories({t["task_id"]: t for t in tasks},
                                         [r for path in args.explored for r in load_jsonl(path, "explore")],
                                         min_reward)

@@ -1,19 +1,16 @@
 """Accuracy of MC step rewards against WebShop's page-level scores (paper Fig. 3), per scorer model
 and per N (sub-sampled from the same rollouts): a markdown table, a CSV and a plot."""
 
-import argparse
-import json
 from pathlib import Path
 
 from ipr.studies import step_accuracy
-from ipr.cli import load_tasks, run, setup
+from ipr.cli import load_tasks, parser, run, setup
 from ipr.records import InputError, atomic_path, load_jsonl
 from ipr.method.scoring import EnvSpec
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--settings", required=True, type=json.loads)
+    p = parser(__doc__)
     p.add_argument("--benchmark", required=True)
     p.add_argument("--tasks", required=True, type=Path)
     p.add_argument("--assets", required=True, type=Path)
@@ -30,11 +27,11 @@ def main():
     p.add_argument("--figure", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
-    setup(settings.get("seed", 0))
-    benchmark, options = settings["benchmark"], settings["step_accuracy"]
-    if benchmark["env"] != "webshop":
-        raise InputError(f"benchmark {args.benchmark}: page-level scores exist for WebShop only, not {benchmark['env']}")
-    spec = EnvSpec(benchmark["env"], str(args.assets), int(benchmark["max_turns"]))
+    setup(settings.seed)
+    benchmark, options = settings.benchmark, settings.section("step_accuracy")
+    if benchmark.require_env() != "webshop":
+        raise InputError(f"benchmark {args.benchmark}: page-level scores exist for WebShop only, not {benchmark.env}")
+    spec = EnvSpec(benchmark.env, str(args.assets), benchmark.max_turns)
     tasks_by_id = {t["task_id"]: t for t in load_tasks(args.tasks)}
     expert_by_model = {model: load_jsonl(path, "score") for model, path in args.scorer}
     cands = {model: [] for model in expert_by_model}  # a scorer without MC-scored runs still gets its rows
@@ -50,14 +47,14 @@ def main():
         explore = [r for f in run_files["explore"] for r in load_jsonl(f, "explore")]
         scores = [r for f in run_files["scores"] for r in load_jsonl(f, "score")]
         cands[model] += step_accuracy.candidates(spec, tasks_by_id, explore, scores, expert_by_model[model], model)
-    rows = step_accuracy.accuracy_table(cands, options["num_samples"], benchmark["tau_step"], options["draws"],
-                                        settings.get("seed", 0), args.benchmark)
+    rows = step_accuracy.accuracy_table(cands, options["num_samples"], benchmark.tau_step, options["draws"],
+                                        settings.seed, args.benchmark)
     with atomic_path(args.out_md) as tmp:
-        tmp.write_text(step_accuracy.markdown(rows, benchmark["tau_step"]))
+        tmp.write_text(step_accuracy.markdown(rows, benchmark.tau_step))
     with atomic_path(args.out_csv) as tmp:
         tmp.write_text(step_accuracy.csv_text(rows))
     step_accuracy.figure(rows, args.figure)
-    print(step_accuracy.markdown(rows, benchmark["tau_step"]))
+    print(step_accuracy.markdown(rows, benchmark.tau_step))
 
 
 if __name__ == "__main__":

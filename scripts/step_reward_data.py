@@ -16,7 +16,7 @@ def main():
                    help="<model>/expert_scores.jsonl and <model>/<method>/iter<k>/scores/<shard>.jsonl files")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
-    setup(args.settings.get("seed", 0))
+    setup(args.settings.seed)
     tasks_by_id = {t["task_id"]: t for t in load_tasks(args.tasks)}
     digest = config_hash(args.settings)
     records = []

@@ -17,14 +17,13 @@ def main():
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
-    seed = settings.get("seed", 0)
+    seed = settings.seed
     setup(seed)
     config = MixedLossConfig.from_settings(settings.stage, source="train settings")
-    env_name = settings.section("benchmark")["env"]
+    env_name = settings.benchmark.require_env()
     pairs = [dict(pair, prompt=with_header(env_name, pair["prompt"]))
              for pair in load_jsonl(args.pairs, "reference_pair")]
-    method = settings.section("method")
-    weights = {k: method[k] for k in ("outcome_weight", "step_weight", "sft_weight")}
+    weights = settings.method.loss_weights(source="--settings method")
     metrics = train_mixed(require_model_dir(args.policy), args.out, pairs, config, weights, seed)
     print({k: v for k, v in metrics.items() if k != "history"})
 

@@ -17,12 +17,12 @@ def main():
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args()
     settings = args.settings
-    seed = settings.get("seed", 0)
+    seed = settings.seed
     setup(seed)
     config = RewardModelConfig.from_settings(settings.section("reward_model"), source="reward_model settings")
     records = load_jsonl(args.data, "step_reward")
     metrics = train_reward_model(require_model_dir(args.base), args.out, records,
-                                 settings.section("benchmark")["env"], config, seed)
+                                 settings.benchmark.require_env(), config, seed)
     print({k: metrics.get(k) for k in ("num_train", "num_validation", "validation", "train_fit")})
 
 

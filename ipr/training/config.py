@@ -18,23 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipr.records import InputError
+from ipr.records import ConfigError, config_from
+from ipr.records import help_field as _help
 
-
-def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
-    """A field with its one-line documentation in ``metadata["help"]`` (as TRL's configs do)."""
-    return field(default=default, metadata={"help": text})
-
-
-class ConfigError(InputError):
-    """A setting a user wrote that the trainer cannot use: one line naming the source and the field
-    (an ``InputError``, so a stage script reports it as one line and exits 1)."""
+__all__ = ["ConfigError", "TrainingConfig", "SFTConfig", "MixedLossConfig", "RewardModelConfig", "LoraSettings",
+           "fields_table"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +69,7 @@ class TrainingConfig:
         """The config of ``settings`` (a stage's config section); a key that is no field of this
         config, a missing required field or a value of the wrong type raises one ``ConfigError``
         line that names ``source`` and the field."""
-        return _build(cls, settings, source, "")
+        return config_from(cls, settings, source)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field (defaults included) as plain JSON values: recorded in metrics.json and hashed
@@ -112,54 +104,6 @@ class RewardModelConfig(TrainingConfig):
     validation_fraction: float = _help("fraction of the tasks held out for validation", 0.2)
     eval_batch_size: int = _help("sequences per batch when the trained model scores", 16)
     cost_tasks: int = _help("tasks the reward-model cost measurement scores (read by rules/reward_model.smk)", 8)
-
-
-def _build(cls, settings: Mapping[str, Any], source: str, prefix: str):
-    """``cls`` from ``settings``, every value checked and converted to its field's type; ``prefix``
-    names a nested mapping in the messages (``lora.``)."""
-    if not isinstance(settings, Mapping):
-        raise ConfigError(f"{source}: field {prefix.rstrip('.')!r} must be a mapping, got {settings!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in settings:
-        if key not in fields:
-            raise ConfigError(f"{source}: unknown field {prefix + str(key)!r} (known: {', '.join(fields)})")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, f in fields.items():
-        if name in settings:
-            values[name] = _convert(settings[name], hints[name], source, prefix + name)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{source}: missing field {prefix + name!r}")
-    return cls(**values)
-
-
-def _convert(value: Any, kind: Any, source: str, name: str) -> Any:
-    """``value`` as type ``kind``: int and float from any number (as the trainers always read them),
-    a nested config from a mapping; null only where the field is optional."""
-    if dataclasses.is_dataclass(kind):
-        return _build(kind, value, source, f"{name}.")
-    args = typing.get_args(kind)
-    if value is None:
-        if type(None) in args:
-            return None
-        raise ConfigError(f"{source}: field {name!r} must not be null")
-    if isinstance(kind, types.UnionType):
-        rest = [t for t in args if t is not type(None)]
-        if len(rest) > 1:  # str | list[str]: taken as written
-            return value
-        kind = rest[0]
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: field {name!r} must be true or false, got {value!r}")
-        return value
-    if kind in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-            raise ConfigError(f"{source}: field {name!r} must be {'an integer' if kind is int else 'a number'}, "
-                              f"got {value!r}")
-        return kind(value)
-    if kind is str and not isinstance(value, str):
-        raise ConfigError(f"{source}: field {name!r} must be a string, got {value!r}")
-    return value
 
 
 CONFIGS = (TrainingConfig, SFTConfig, MixedLossConfig, RewardModelConfig, LoraSettings)

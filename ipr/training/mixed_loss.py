@@ -106,9 +106,9 @@ def mixed_loss(
         loss = per_pair.mean() + sft
     else:
         loss = (
-            float(weights.get("outcome_weight", 1.0)) * terms["outcome"]
-            + float(weights.get("step_weight", 1.0)) * terms["step"]
-            + float(weights.get("sft_weight", 1.0)) * sft
+            float(weights["outcome_weight"]) * terms["outcome"]
+            + float(weights["step_weight"]) * terms["step"]
+            + float(weights["sft_weight"]) * sft
         )
     metrics.update(
         {

@@ -8,9 +8,14 @@ of ``config/templates/`` (``ipr.training.templates``), with the special tokens t
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from ipr.records import config_from
+from ipr.records import help_field as _help
 from ipr.training.common import atomic_dir
 from ipr.training.templates import TEMPLATE_TOKENS, TemplateTokens
 
@@ -54,25 +59,45 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int, tokens: TemplateToke
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class TinyModelSettings:
+    """The architecture of a built model: the keys of its config ``models`` entry that it reads."""
+
+    vocab_size: int = _help("tokenizer vocabulary size (at most; the trained tokenizer's actual size is used)")
+    hidden_size: int = _help("hidden size")
+    intermediate_size: int = _help("MLP intermediate size")
+    num_hidden_layers: int = _help("transformer layers")
+    num_attention_heads: int = _help("attention heads")
+    num_key_value_heads: int = _help("key/value heads (GQA)")
+    max_position_embeddings: int = _help("maximum sequence length")
+    chat_template: str = _help("a name of TEMPLATE_TOKENS: which special tokens the tokenizer gets", "chatml")
+
+    @classmethod
+    def from_model_entry(cls, entry: Mapping[str, Any], source: str = "model settings") -> TinyModelSettings:
+        """The architecture keys of ``entry``; its other keys (name, source, pretrain) are the build
+        rule's, not the architecture's."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return config_from(cls, {k: v for k, v in entry.items() if k in names}, source)
+
+
 def build_tiny_model(
-    out_dir: str | os.PathLike, corpus: Iterable[str], settings: dict, seed: int, chat_template: str
+    out_dir: str | os.PathLike, corpus: Iterable[str], settings: Mapping[str, Any], seed: int, chat_template: str
 ) -> None:
     """Train the tokenizer on ``corpus`` (plain texts), init a Qwen2ForCausalLM with ``seed``, save atomically.
 
-    ``settings``: vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
-    num_key_value_heads, max_position_embeddings, chat_template (a name of ``TEMPLATE_TOKENS``: which
-    special tokens the tokenizer gets). Other keys are ignored. ``chat_template`` is that template's
-    text (``templates.load_template``). The model's vocabulary is the trained tokenizer's actual size
+    ``settings``: the model's config entry, read as ``TinyModelSettings`` (its other keys are
+    ignored). ``chat_template`` is that template's text (``templates.load_template``). The model's vocabulary is the trained tokenizer's actual size
     (at most ``vocab_size``).
     """
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    template_name = settings.get("chat_template", "chatml")
+    arch = TinyModelSettings.from_model_entry(settings)
+    template_name = arch.chat_template
     if template_name not in TEMPLATE_TOKENS:
         raise ValueError(f"a built model needs a named chat_template, one of {sorted(TEMPLATE_TOKENS)}; got {template_name!r}")
-    hidden, heads = int(settings["hidden_size"]), int(settings["num_attention_heads"])
-    kv_heads = int(settings["num_key_value_heads"])
+    hidden, heads = arch.hidden_size, arch.num_attention_heads
+    kv_heads = arch.num_key_value_heads
     if hidden % heads or hidden // heads < MIN_HEAD_DIM:
         raise ValueError(
             f"hidden_size {hidden} / num_attention_heads {heads} must be an integer head_dim >= {MIN_HEAD_DIM}"
@@ -80,16 +105,16 @@ def build_tiny_model(
     if heads % kv_heads:
         raise ValueError(f"num_attention_heads {heads} must be a multiple of num_key_value_heads {kv_heads}")
 
-    tokenizer = train_tokenizer(corpus, int(settings["vocab_size"]), TEMPLATE_TOKENS[template_name])
+    tokenizer = train_tokenizer(corpus, arch.vocab_size, TEMPLATE_TOKENS[template_name])
     tokenizer.chat_template = chat_template
-    max_pos = int(settings["max_position_embeddings"])
+    max_pos = arch.max_position_embeddings
     tokenizer.model_max_length = max_pos
 
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=hidden,
-        intermediate_size=int(settings["intermediate_size"]),
-        num_hidden_layers=int(settings["num_hidden_layers"]),
+        intermediate_size=arch.intermediate_size,
+        num_hidden_layers=arch.num_hidden_layers,
         num_attention_heads=heads,
         num_key_value_heads=kv_heads,
         head_dim=hidden // heads,

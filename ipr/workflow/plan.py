@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ipr.workflow import layout
+from ipr.workflow.settings import BenchmarkSettings, MethodSettings, RolloutConfig
 
 # Methods that never iterate: the SFT baseline.
 BASELINE = "sft"
@@ -28,8 +29,6 @@ SHARDED = ("explore", "score", "evaluate")
 # Paper tables written by the report (results/tables/<table>.{md,csv,tex}).
 PAPER_TABLES = ["table2", "table3", "table4", "figure4", "cost"]
 TABLE_FORMATS = ["md", "csv", "tex"]
-# Defaults of the optional method_settings keys (as config/schema.yaml).
-METHOD_DEFAULTS = {"trainer": "mixed", "reference": "sft", "rft_min_reward": 1.0, "train": {}, "later_train": {}}
 
 # The benchmark keys each stage reads. A job's settings (and so its params, a rerun trigger) hold only
 # those: a new tau_step reruns pair construction onward, not data generation, SFT or exploration.
@@ -104,16 +103,16 @@ def expand_grids(methods: list, method_settings: dict) -> dict:
     """
     grids = {}
     for method in methods:
-        entry = method_settings.get(method, {})
-        if "grid" not in entry:
+        if method not in method_settings or "grid" not in method_settings[method]:
             continue
+        entry = method_settings[method]
         keys = list(entry["grid"])
         grids[method] = {}
         for values in itertools.product(*(entry["grid"][k] for k in keys)):
             point = dict(zip(keys, values))
             variant = "{}+{}".format(method, "_".join(f"{k}~{v}" for k, v in point.items()))
             settings = {k: v for k, v in entry.items() if k != "grid"}
-            settings["train"] = {**entry.get("train", {}), **point}
+            settings["train"] = {**MethodSettings.from_settings(entry, f"method_settings.{method}").train, **point}
             method_settings[variant] = settings
             grids[method][variant] = point
     return grids
@@ -225,8 +224,14 @@ class Plan:
         return [m for m in self.methods if m != BASELINE]
 
     def method_setting(self, method: str, key: str):
-        """A method_settings value with the schema's default for the optional keys."""
-        return self.config["method_settings"][method].get(key, METHOD_DEFAULTS.get(key))
+        """A method_settings value, with MethodSettings' default (the schema's) for the optional keys."""
+        return getattr(self.method_entries[method], key)
+
+    @cached_property
+    def method_entries(self) -> dict[str, MethodSettings]:
+        """Every method_settings entry (grid variants included) as MethodSettings."""
+        return {method: MethodSettings.from_settings(entry, f"method_settings.{method}")
+                for method, entry in self.config["method_settings"].items()}
 
     @cached_property
     def mixed_methods(self) -> list:
@@ -248,8 +253,10 @@ class Plan:
     def scorer_of(self, method: str) -> str:
         """A method's step-reward scorer: mc (Monte-Carlo rollouts of the SFT scorer) or rm (the learned
         reward model). method_settings[method].scorer, else rm for ipr_rm, else score.scorer (mc)."""
-        default = "rm" if method_family(method) == "ipr_rm" else self.config["score"].get("scorer", "mc")
-        return self.config["method_settings"].get(method, {}).get("scorer", default)
+        own = self.method_setting(method, "scorer") if method in self.config["method_settings"] else None
+        if own is not None:
+            return own
+        return "rm" if method_family(method) == "ipr_rm" else RolloutConfig.from_settings(self.config["score"], "score").scorer
 
     # The methods whose agent actions get step rewards (they build step pairs), by scorer. A method
     # without step pairs (eto, rft) explores from the task start only and has no agent action to score.
@@ -268,7 +275,14 @@ class Plan:
 
     def eval_splits(self, benchmark: str) -> list:
         """Splits a benchmark is evaluated on: its own eval_splits, else config["evaluate"]["splits"]."""
-        return list(self.config["benchmarks"][benchmark].get("eval_splits", self.config["evaluate"]["splits"]))
+        own = self.benchmark_entries[benchmark].eval_splits
+        return list(own if own is not None else self.config["evaluate"]["splits"])
+
+    @cached_property
+    def benchmark_entries(self) -> dict[str, BenchmarkSettings]:
+        """Every config benchmark entry as BenchmarkSettings."""
+        return {name: BenchmarkSettings.from_settings(entry, f"benchmarks.{name}")
+                for name, entry in self.config["benchmarks"].items()}
 
     @cached_property
     def all_splits(self) -> list:

@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Each top-level unit of ipr/ and its layer: a unit imports only units of lower layers (and itself).
 LAYERS = {
-    # ground: record schemas and file hashes, the ReAct turn format, the workflow's plan and layout
-    "ipr.records": 0, "ipr.react": 0, "ipr.workflow": 0,
-    # environments; training engines and their launcher
-    "ipr.envs": 1, "ipr.training": 1,
+    # ground: record schemas, file hashes and the settings-dataclass builder; the ReAct turn format
+    "ipr.records": 0, "ipr.react": 0,
+    # environments; training engines and their launcher; the workflow's plan, layout and --settings entries
+    "ipr.envs": 1, "ipr.training": 1, "ipr.workflow": 1,
     # the rollout engine and generation backends
     "ipr.agent": 2,
     # the method: Monte-Carlo step rewards, pairs, evaluation

@@ -34,9 +34,14 @@ import re
 import sqlite3
 import time
 import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from ipr.records import config_from
+from ipr.records import help_field as _help
 
 TIME_LIMIT_S = 2.0
 ROW_LIMIT = 10_000  # InterCode has no cap; the largest gold result on Spider-dev has 1,860 rows
@@ -288,15 +293,26 @@ def mysql_desc_row(row: tuple) -> tuple:
     return (field, _INT_WIDTH.sub(r"\1", kind), null, key, default, extra)
 
 
+@dataclass(frozen=True, kw_only=True)
+class MysqlSettings:
+    """How a :class:`MysqlBackend` connects: a unix socket, or a host and port."""
+
+    user: str = _help("the (read-only) user")
+    password: str = _help("the user's password", "")
+    socket: str | None = _help("unix socket of the server; null: host and port", None)
+    host: str = _help("server host (without a socket)", "127.0.0.1")
+    port: int = _help("server port (without a socket)", 3306)
+    sql_mode: str | None = _help("the session's sql_mode; null: the server's default", None)
+
+
 class MysqlBackend:
-    """A MySQL-compatible server. ``settings``: ``socket`` or ``host``/``port``, ``user``, ``password``,
-    and optionally ``sql_mode`` (the session's; the server's default when absent)."""
+    """A MySQL-compatible server. ``settings``: :class:`MysqlSettings`' fields (a mapping)."""
 
     name = "mysql"
     cache_gold = False  # see ipr.envs.sql.env.gold_rows
 
-    def __init__(self, settings: dict, databases: list[str] | None = None):
-        self.settings = dict(settings)
+    def __init__(self, settings: Mapping[str, Any], databases: list[str] | None = None):
+        self.settings = config_from(MysqlSettings, settings, "mysql connection settings")
         self._conn = None
         self._db: str | None = None
         self._databases = {d.lower() for d in databases} if databases is not None else None
@@ -306,9 +322,8 @@ class MysqlBackend:
 
         if self._conn is None:
             s = self.settings
-            where = {"unix_socket": s["socket"]} if s.get("socket") else {"host": s.get("host", "127.0.0.1"),
-                                                                         "port": int(s.get("port", 3306))}
-            conn = pymysql.connect(**where, user=s["user"], password=s.get("password", ""), autocommit=True,
+            where = {"unix_socket": s.socket} if s.socket else {"host": s.host, "port": s.port}
+            conn = pymysql.connect(**where, user=s.user, password=s.password, autocommit=True,
                                    connect_timeout=10, charset="utf8mb4")
             with conn.cursor() as cur:
                 cur.execute(f"SET SESSION sql_select_limit = {ROW_LIMIT + 1}")
@@ -320,8 +335,8 @@ class MysqlBackend:
                     cur.execute(f"SET SESSION max_session_mem_used = {SERVER_MEMORY_LIMIT}")
                 except pymysql.MySQLError:
                     pass
-                if s.get("sql_mode") is not None:
-                    cur.execute("SET SESSION sql_mode = %s", (s["sql_mode"],))
+                if s.sql_mode is not None:
+                    cur.execute("SET SESSION sql_mode = %s", (s.sql_mode,))
                 cur.execute("SET SESSION TRANSACTION READ ONLY")
             self._conn, self._db = conn, None
         return self._conn
@@ -415,7 +430,7 @@ class MysqlBackend:
         return tuple(tuple(row) for row in rows)
 
     def version(self) -> tuple:
-        return (self.settings.get("socket"), self.settings.get("host"), self.settings.get("port"))
+        return (self.settings.socket, self.settings.host, self.settings.port)
 
 
 def _mysql_message(error: Exception) -> str:

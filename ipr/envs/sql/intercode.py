@@ -32,13 +32,16 @@ import os
 import random
 import shutil
 import urllib.request
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ipr.envs.sql.backends import MysqlBackend, QueryError, SqliteBackend
 from ipr.envs.sql.dump import convert_dump
 from ipr.envs.sql.env import RULES, SqlEnv
 from ipr.envs.sql.expert import run_expert
-from ipr.records import InputError, config_hash, validate
+from ipr.records import InputError, config_from, config_hash, validate
+from ipr.records import help_field as _help
 
 BENCHMARK = "intercode_sql"
 IMPORTER_VERSION = 2  # 2: InterCode's episode rules, MySQL semantics on sqlite, no task dropped
@@ -147,20 +150,36 @@ def stop_servers() -> None:
     _SERVERS.clear()
 
 
+@dataclass(frozen=True, kw_only=True)
+class BackendSpec:
+    """An asset folder's ``backend.json`` (the forms are in the module docstring)."""
+
+    backend: str = _help("sqlite (the converted files) or mysql")
+    rules: str = _help("episode rules: intercode or ipr", "intercode")
+    server: str = _help("mysql: private (a server per process) or existing", "private")
+    mysql: dict[str, Any] | None = _help("server existing: the connection (MysqlSettings' fields)", None)
+    sql_mode: str | None = _help("mysql: the session's sql_mode; null: the server's default", None)
+
+    @classmethod
+    def read(cls, assets_dir: str | Path) -> BackendSpec:
+        path = Path(assets_dir) / "backend.json"
+        return config_from(cls, json.loads(path.read_text()), str(path))
+
+
 def make_backend(assets_dir: str | Path):
     """The backend ``assets_dir/backend.json`` asks for (a private MariaDB server starts on first use).
 
     One MySQL connection per process and server, shared by every env: an episode's only session
     state is its current database, which the env tracks (the backend selects it per query)."""
     assets_dir = Path(assets_dir)
-    spec = json.loads((assets_dir / "backend.json").read_text())
-    if spec["backend"] == "sqlite":
+    spec = BackendSpec.read(assets_dir)
+    if spec.backend == "sqlite":
         return SqliteBackend(assets_dir / "dbs", mysql_semantics=True)
-    key = (os.getpid(), str(assets_dir.resolve()), json.dumps(spec, sort_keys=True))
+    key = (os.getpid(), str(assets_dir.resolve()), json.dumps(asdict(spec), sort_keys=True))
     if key not in _MYSQL_BACKENDS:
-        mode = {"sql_mode": spec["sql_mode"]} if spec.get("sql_mode") is not None else {}
-        if spec.get("server") == "existing":
-            _MYSQL_BACKENDS[key] = MysqlBackend({**spec["mysql"], **mode})
+        mode = {"sql_mode": spec.sql_mode} if spec.sql_mode is not None else {}
+        if spec.server == "existing":
+            _MYSQL_BACKENDS[key] = MysqlBackend({**(spec.mysql or {}), **mode})
         else:
             server = _private_server(assets_dir / DUMP_FILE)
             _MYSQL_BACKENDS[key] = MysqlBackend({**server.connection_settings(), **mode}, server.databases)
@@ -168,8 +187,8 @@ def make_backend(assets_dir: str | Path):
 
 
 def make_intercode_env(assets_dir: str | Path, max_turns: int) -> SqlEnv:
-    spec = json.loads((Path(assets_dir) / "backend.json").read_text())
-    return SqlEnv(Path(assets_dir), max_turns, backend=make_backend(assets_dir), rules=spec.get("rules", "intercode"))
+    rules = BackendSpec.read(assets_dir).rules
+    return SqlEnv(Path(assets_dir), max_turns, backend=make_backend(assets_dir), rules=rules)
 
 
 # -- import --------------------------------------------------------------------------------

@@ -18,12 +18,15 @@ from __future__ import annotations
 import json
 import random
 import re
+import dataclasses
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ipr.envs.base import StepResult, state_key_of
 from ipr.envs.webshop.reward import FUZZY_MATCHERS, best_reward, mean_reward, purchase_reward
 from ipr.envs.webshop.store import CATALOG_FILE, SEARCH_TOP_K, ProductStore, open_store
+from ipr.records import config_from
+from ipr.records import help_field as _help
 
 SETTINGS_FILE = "webshop.json"
 RESULTS_PER_PAGE = 10  # WebShop's PRODUCT_WINDOW
@@ -78,6 +81,26 @@ def _tojson(value) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
+@dataclass(frozen=True, kw_only=True)
+class WebShopAssetSettings:
+    """The keys of an asset folder's ``webshop.json`` that the environment reads (the generator
+    writes them there with its own provenance: benchmark, version, seed, catalog, splits)."""
+
+    results_per_page: int = _help("search results per page", RESULTS_PER_PAGE)
+    page_score: str = _help("reward of the page-level score", "ipr")
+    turn_limit_reward: str = _help("reward of an episode that runs out of turns", "zero")
+    fuzzy_matcher: str = _help("attribute matcher of the purchase reward", "original")
+
+    @classmethod
+    def from_assets(cls, assets_dir: Path) -> WebShopAssetSettings:
+        """The settings in ``assets_dir/webshop.json``; every default where the file is missing."""
+        path = Path(assets_dir) / SETTINGS_FILE
+        if not path.is_file():
+            return cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        return config_from(cls, {k: v for k, v in json.loads(path.read_text()).items() if k in names}, str(path))
+
+
 class WebShopEnv:
     """One WebShop episode over the catalog in ``assets_dir`` (``catalog.sqlite`` + ``webshop.json``)."""
 
@@ -89,11 +112,11 @@ class WebShopEnv:
         self.max_turns = int(max_turns)
         self.store: ProductStore = open_store(str(self.assets_dir / CATALOG_FILE))
         settings_path = self.assets_dir / SETTINGS_FILE
-        settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
-        self.results_per_page = int(settings.get("results_per_page", RESULTS_PER_PAGE))
-        self.page_score_mode = page_score or settings.get("page_score", "ipr")
-        self.turn_limit_reward = turn_limit_reward or settings.get("turn_limit_reward", "zero")
-        self.fuzzy_matcher = fuzzy_matcher or settings.get("fuzzy_matcher", "original")
+        settings = WebShopAssetSettings.from_assets(self.assets_dir)
+        self.results_per_page = settings.results_per_page
+        self.page_score_mode = page_score or settings.page_score
+        self.turn_limit_reward = turn_limit_reward or settings.turn_limit_reward
+        self.fuzzy_matcher = fuzzy_matcher or settings.fuzzy_matcher
         for field, value, allowed in (("page_score", self.page_score_mode, PAGE_SCORES),
                                       ("turn_limit_reward", self.turn_limit_reward, TURN_LIMIT_REWARDS),
                                       ("fuzzy_matcher", self.fuzzy_matcher, tuple(FUZZY_MATCHERS))):
