@@ -43,18 +43,12 @@ _ALFWORLD_INSTRUCTION = """You are in a household. Each turn, write "Thought: <r
 Example:"""
 
 
+# The fields of a trajectory record's ``task`` that a family's environment and reward read, with
+# their JSON types (``EnvFamily.task_fields``): a task file is checked against them before any episode
+# starts, so a missing field is one line naming it rather than a KeyError deep in a rollout.
 _SQL_TASK = {"db": str, "question": str, "gold": str}
-# The fields of a trajectory record's ``task`` that each family's environment and reward read, with
-# their JSON types: a task file is checked against them before any episode starts, so a missing
-# field is one line naming it rather than a KeyError deep in a rollout.
-TASK_FIELDS: dict[str, dict[str, type | tuple]] = {
-    "sql_embedded": _SQL_TASK,
-    "intercode_sql": _SQL_TASK,
-    "webshop": {"asin": str, "query": str, "name": str, "product_category": str, "instruction_text": str,
-                "attributes": list, "price_upper": (int, float), "goal_options": (list, dict)},
-    "alfworld": {"game": dict},
-    "alfworld_real": {"game_file": str},
-}
+_WEBSHOP_TASK = {"asin": str, "query": str, "name": str, "product_category": str, "instruction_text": str,
+                 "attributes": list, "price_upper": (int, float), "goal_options": (list, dict)}
 
 
 def task_problem(env_name: str, task: dict) -> tuple[str, str] | None:
@@ -189,10 +183,10 @@ FAMILIES: dict[str, EnvFamily] = {f.name: f for f in (
               lambda: _SQL_HEADER, drills=_sql_drills),
     EnvFamily("intercode_sql", _SQL_TASK, _make_intercode, _generate_intercode, lambda: _SQL_HEADER,
               services=_intercode_servers),
-    EnvFamily("webshop", TASK_FIELDS["webshop"], _make_webshop, _generate_webshop, lambda: _WEBSHOP_HEADER),
-    EnvFamily("alfworld", TASK_FIELDS["alfworld"], _make_alfworld, _generate_alfworld, _alfworld_header),
+    EnvFamily("webshop", _WEBSHOP_TASK, _make_webshop, _generate_webshop, lambda: _WEBSHOP_HEADER),
+    EnvFamily("alfworld", {"game": dict}, _make_alfworld, _generate_alfworld, _alfworld_header),
     # The real games share the simulator's header: it answers those actions as the real engine does.
-    EnvFamily("alfworld_real", TASK_FIELDS["alfworld_real"], _make_alfworld_real, _generate_alfworld_real,
+    EnvFamily("alfworld_real", {"game_file": str}, _make_alfworld_real, _generate_alfworld_real,
               _alfworld_header, services=_alfworld_engines),
 )}
 ENVS = tuple(FAMILIES)
@@ -247,5 +241,5 @@ def env_services() -> Iterator[None]:
         yield
 
 
-__all__ = ["ENVS", "FAMILIES", "TASK_FIELDS", "Env", "EnvFamily", "StepResult", "copy_drills", "env_services",
+__all__ = ["ENVS", "FAMILIES", "Env", "EnvFamily", "StepResult", "copy_drills", "env_services",
            "family", "generate", "header", "make_env", "task_problem"]

@@ -6,12 +6,12 @@ import json
 import pytest
 
 from ipr.records import load_jsonl
-from test_end_to_end import run_workflow
+from _workflow_runs import run_workflow
 
 
 @pytest.mark.slow
 def test_alfworld_workflow_reports_seen_and_unseen(tmp_path):
-    results = run_workflow(tmp_path, "alfworld_tiny.yaml")
+    results = run_workflow(tmp_path / "run", "alfworld_tiny.yaml") / "results"
 
     table = (results / "tables/main.md").read_text()
     assert "| benchmark | model | run | test_seen | test_unseen |" in table

@@ -3,44 +3,19 @@
 import csv
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from _workflow_runs import SNAKEMAKE, run_workflow
 from ipr.records import load_jsonl
-
-ROOT = Path(__file__).resolve().parents[2]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def workflow_copy(tmp_path: Path, config: str = "tiny.yaml") -> Path:
-    """The workflow files in a fresh directory with ``tests/configs/<config>`` as its config, so the
-    run writes nothing into the repository."""
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    for name in ("Snakefile", "rules", "scripts", "config", "workflow-envs", "report", "ipr"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, run_dir / name)
-    shutil.copy(ROOT / "tests/configs" / config, run_dir / "config/config.yaml")
-    return run_dir
-
-
-def run_workflow(tmp_path: Path, config: str = "tiny.yaml") -> Path:
-    """Run the whole workflow on a copy with ``tests/configs/<config>``; return its results folder."""
-    run_dir = workflow_copy(tmp_path, config)
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
-                          cwd=run_dir, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return run_dir / "results"
 
 
 @pytest.mark.slow
 def test_whole_workflow_runs_and_reports(tmp_path):
-    results = run_workflow(tmp_path)
-    run_dir = results.parent
+    run_dir = run_workflow(tmp_path / "run", "tiny.yaml")
+    results = run_dir / "results"
 
     table = (results / "tables/main.md").read_text()
     assert "| sql_embedded | tiny | test |" in table
@@ -140,8 +115,4 @@ def check_methods_sweep(run_dir: Path) -> None:
 @pytest.mark.slow
 def test_methods_sweep_writes_tables(tmp_path):
     """The embedded sweep in small: 2 benchmarks x sft/eto/ipr x 2 iterations, every table with real numbers."""
-    run_dir = workflow_copy(tmp_path, "methods_tiny.yaml")
-    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", "--workflow-profile", "none", "--show-failed-logs"],
-                          cwd=run_dir, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    check_methods_sweep(run_dir)
+    check_methods_sweep(run_workflow(tmp_path / "run", "methods_tiny.yaml"))

@@ -5,12 +5,12 @@ import csv
 import pytest
 
 from ipr.records import load_jsonl
-from test_end_to_end import run_workflow
+from _workflow_runs import run_workflow
 
 
 @pytest.mark.slow
 def test_whole_workflow_runs_on_webshop(tmp_path):
-    results = run_workflow(tmp_path, "webshop_tiny.yaml")
+    results = run_workflow(tmp_path / "run", "webshop_tiny.yaml") / "results"
 
     assert "| webshop | tiny | test |" in (results / "tables/main.md").read_text()
     rows = list(csv.DictReader(open(results / "tables/main.csv")))
