@@ -256,7 +256,12 @@ class Plan:
         own = self.method_setting(method, "scorer") if method in self.config["method_settings"] else None
         if own is not None:
             return own
-        return "rm" if method_family(method) == "ipr_rm" else RolloutConfig.from_settings(self.config["score"], "score").scorer
+        return "rm" if method_family(method) == "ipr_rm" else self.score_config.scorer
+
+    @cached_property
+    def score_config(self) -> RolloutConfig:
+        """The score stage's settings, parsed once: input functions ask for its scorer once per job."""
+        return RolloutConfig.from_settings(self.config["score"], "score")
 
     # The methods whose agent actions get step rewards (they build step pairs), by scorer. A method
     # without step pairs (eto, rft) explores from the task start only and has no agent action to score.
