@@ -15,7 +15,7 @@ from snakemake.utils import validate
 
 from ipr.workflow import layout
 from ipr.workflow.code import library_digest, shell_prefix
-from ipr.workflow.plan import PAPER_TABLES, Plan, PlanError, dump
+from ipr.workflow.plan import PAPER_TABLES, Plan, PlanError, drop_removed_benchmarks, dump
 
 
 def config_error(exc):
@@ -31,6 +31,7 @@ def config_error(exc):
     return WorkflowError(f"Invalid config: {where}: {message}")
 
 
+drop_removed_benchmarks(config)
 try:
     validate(config, "../config/schema.yaml")
 except WorkflowError as exc:

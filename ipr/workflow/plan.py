@@ -765,6 +765,19 @@ def merge(base: dict, update: dict) -> dict:
     return base
 
 
+def drop_removed_benchmarks(config: dict) -> None:
+    """Takes out of `config` (in place) each benchmark whose entry is null.
+
+    Config files are merged in order, so a later file cannot delete an earlier file's benchmark; it
+    sets it to null instead (`benchmarks: {webshop: null}` over the default runs sql_embedded alone).
+    Called before schema validation, which knows benchmarks as objects only.
+    """
+    benchmarks = config.get("benchmarks")
+    if isinstance(benchmarks, dict):
+        for name in [name for name, entry in benchmarks.items() if entry is None]:
+            del benchmarks[name]
+
+
 def load_config(paths, schema_path) -> dict:
     """Config files merged in order and validated against the schema with its defaults filled in,
     as rules/common.smk sees them (snakemake.utils.validate with set_default)."""
@@ -774,6 +787,7 @@ def load_config(paths, schema_path) -> dict:
     config: dict = {}
     for path in paths:
         merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    drop_removed_benchmarks(config)
     schema = yaml.safe_load(Path(schema_path).read_text())
     base = jsonschema.Draft202012Validator
 

@@ -170,6 +170,16 @@ def test_seeds_make_instances():
     assert plan.model_dir("tiny-seed2") == "results/models/tiny"
 
 
+def test_null_benchmark_leaves_the_run():
+    config = load_config([ROOT / "config/config.yaml", ROOT / "config/effect_search.yaml"], SCHEMA)
+    assert list(config["benchmarks"]) == ["sql_embedded"]
+    plan = Plan.from_config(config, ROOT)
+    assert plan.models == ["tiny-seed0"]
+    assert plan.corpus_files() == ["results/sql_embedded/data/train.jsonl"]
+    assert {variant.split("+")[0] for variant in plan.iter_methods} == {"eto", "ipr"}
+    assert len(plan.iter_methods) == 24
+
+
 def test_config_is_not_changed():
     config = load_config([ROOT / "config/paper.yaml", ROOT / "config/paper_grid.yaml"], SCHEMA)
     before = repr(config)
