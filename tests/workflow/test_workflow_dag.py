@@ -140,6 +140,15 @@ def test_default_config_job_counts(tmp_path):
     assert job_counts(result.stdout + result.stderr) == DEFAULT_COUNTS
 
 
+def test_null_benchmark_in_a_later_configfile_leaves_the_run(tmp_path):
+    """config/effect.yaml sets webshop to null over the default: no job of that benchmark is planned."""
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(DEFAULT_CONFIG), str(REPO / "config/effect.yaml"))
+    assert result.returncode == 0, result.stderr + result.stdout
+    output = result.stdout + result.stderr
+    assert "results/sql_embedded/" in output and "webshop" not in output
+    assert job_counts(output)["sft"] == 5  # one SFT per seed of the protocol
+
+
 def test_seeds_share_one_base_model(tmp_path):
     """With `seeds`, every seed fine-tunes the same base (built once, with config["seed"]) under its
     own instance name and seed; the base model is not rebuilt per seed."""
