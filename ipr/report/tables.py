@@ -128,16 +128,19 @@ class Results:
 
     def best_run(self, model: str, method: str, benchmark: str) -> tuple[str, int] | None:
         """(method or grid variant, iteration) reported for a benchmark: (sft, 0) for sft; else the run
-        with the highest seed-mean reward over the benchmark's splits, earliest grid point and
-        iteration on ties, among runs with every split and seed present."""
+        with the highest seed-mean reward, earliest grid point and iteration on ties, among runs with
+        every split and seed present. The reward is the validation split's where the benchmark is
+        evaluated on one (choosing on test would select on test), else the mean over its splits."""
         if method == "sft":
             return "sft", 0
+        columns = self.layout.columns([benchmark])
+        chosen_on = [c for c in columns if c[1] == "valid"] or columns
         best, best_value = None, None
         for run in self.layout.runs(method):
             for k in range(1, self.layout.iterations + 1):
-                cells = [self.per_seed(model, run, k, c) for c in self.layout.columns([benchmark])]
-                if any(c is None for c in cells):
+                if any(self.per_seed(model, run, k, c) is None for c in columns):
                     continue
+                cells = [self.per_seed(model, run, k, c) for c in chosen_on]
                 value = sum(sum(c.values()) / len(c) for c in cells) / len(cells)
                 if best_value is None or value > best_value:
                     best, best_value = (run, k), value
