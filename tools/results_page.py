@@ -38,9 +38,9 @@ def job_times(benchmarks: Path) -> tuple[int, float, float]:
     return jobs, cpu, wall
 
 
-def generated_block(run_dir: Path, command: str, machine: str) -> str:
+def generated_block(run_dir: Path, command: str, machine: str, names=TABLES) -> str:
     tables = run_dir / "results" / "tables"
-    missing = [name for name in TABLES if not (tables / f"{name}.md").is_file()]
+    missing = [name for name in names if not (tables / f"{name}.md").is_file()]
     if missing:
         raise SystemExit(f"{tables}: no {', '.join(n + '.md' for n in missing)} (is the run finished?)")
     jobs, cpu, wall = job_times(run_dir / "benchmarks")
@@ -50,7 +50,7 @@ def generated_block(run_dir: Path, command: str, machine: str) -> str:
              f"- Machine: {machine}.",
              f"- Jobs: {jobs}, {cpu / 60:.1f} CPU-minutes and {wall / 60:.1f} job-minutes of wall time in all "
              "(sums over the jobs' benchmark files; jobs ran two at a time).", ""]
-    for name in TABLES:
+    for name in names:
         text = (tables / f"{name}.md").read_text().strip()
         lines += ["#" + text if text.startswith("# ") else text, ""]  # the tables' titles one level down
     return "\n".join(lines + [END])
@@ -73,8 +73,10 @@ def main(argv=None) -> int:
     p.add_argument("page", type=Path, help="the docs page to write or update")
     p.add_argument("--command", required=True, help="the command that made the run, as a user would type it")
     p.add_argument("--machine", required=True, help="the machine, and whether it was shared")
+    p.add_argument("--tables", nargs="+", default=list(TABLES), metavar="NAME",
+                   help="the tables to copy, as results/tables/NAME.md (default: %(default)s)")
     args = p.parse_args(argv)
-    text = update_page(args.page, generated_block(args.run_dir, args.command, args.machine))
+    text = update_page(args.page, generated_block(args.run_dir, args.command, args.machine, args.tables))
     partial = args.page.with_name(args.page.name + ".partial")
     partial.write_text(text)
     partial.replace(args.page)

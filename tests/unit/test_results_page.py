@@ -54,3 +54,12 @@ def test_an_unfinished_run_is_one_line(tmp_path):
     (run / "results/tables/pairs.md").unlink()
     with pytest.raises(SystemExit, match=r"results/tables: no pairs.md \(is the run finished\?\)"):
         results_page.main([str(run), str(tmp_path / "page.md"), "--command", "c", "--machine", "m"])
+
+
+def test_tables_names_which_tables_and_in_what_order(tmp_path):
+    run = finished_run(tmp_path / "run")
+    (run / "results/tables/table4.md").write_text("# Title of table4\n\n| a |\n|---|\n| grid |\n")
+    page = tmp_path / "page.md"
+    results_page.main([str(run), str(page), "--command", "c", "--machine", "m", "--tables", "table4", "main"])
+    assert [line for line in page.read_text().splitlines() if line.startswith("## Title of")] == [
+        "## Title of table4", "## Title of main"]
