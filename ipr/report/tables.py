@@ -8,8 +8,9 @@ iterations 1..N), Figure 4 (average MC step reward per test trajectory), and the
 stage, each as Markdown, CSV and LaTeX (figures as PNG).
 
 Conventions (as the paper): values are average final reward x 100 on a benchmark's split; an iterated
-method is reported at its best iteration, the one with the highest reward averaged over the
-benchmark's splits (and over seeds), earliest on ties, among the iterations with every split and
+method is reported at its best iteration (and grid point), the one with the highest reward averaged
+over the benchmark's splits (and over seeds), or over its validation split where it has one,
+earliest on ties, among the iterations with every split and
 seed present; the Average column is the mean over the table's columns (per seed, then over seeds),
 missing when any column is. With several seeds a cell is "mean ± sd" (sample sd over seeds).
 """
@@ -78,6 +79,10 @@ class Layout:
         """seed -> instance name of a base model."""
         return {seed: inst for inst, (m, seed) in self.models.items() if m == model}
 
+    def benchmarks_select_on(self, benchmark: str) -> list[str]:
+        """The splits the reported grid point and iteration of a benchmark are chosen on (none: its splits)."""
+        return list(self.benchmarks[benchmark].get("select_on", []))
+
     def columns(self, benchmarks=None) -> list[tuple[str, str]]:
         return [(b, s) for b, e in self.benchmarks.items() if benchmarks is None or b in benchmarks
                 for s in e["splits"]]
@@ -129,12 +134,13 @@ class Results:
     def best_run(self, model: str, method: str, benchmark: str) -> tuple[str, int] | None:
         """(method or grid variant, iteration) reported for a benchmark: (sft, 0) for sft; else the run
         with the highest seed-mean reward, earliest grid point and iteration on ties, among runs with
-        every split and seed present. The reward is the validation split's where the benchmark is
-        evaluated on one (choosing on test would select on test), else the mean over its splits."""
+        every split and seed present. The reward is that of the benchmark's `select_on` splits where
+        it has them (a validation split: choosing on the test splits would select on test), else the
+        mean over its splits."""
         if method == "sft":
             return "sft", 0
         columns = self.layout.columns([benchmark])
-        chosen_on = [c for c in columns if c[1] == "valid"] or columns
+        chosen_on = [(benchmark, s) for s in self.layout.benchmarks_select_on(benchmark)] or columns
         best, best_value = None, None
         for run in self.layout.runs(method):
             for k in range(1, self.layout.iterations + 1):
@@ -230,7 +236,7 @@ def _model_title(layout: Layout, model: str) -> str:
 
 
 NOTE = ("Average final reward x 100; iterated methods at their best iteration (highest reward averaged over "
-        f"the benchmark's splits). {MISSING} = result missing.")
+        f"the benchmark's splits, or on its validation split where it has one). {MISSING} = result missing.")
 
 
 def table2(results: Results) -> Table:
