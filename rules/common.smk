@@ -15,7 +15,15 @@ from snakemake.utils import validate
 
 from ipr.workflow import layout
 from ipr.workflow.code import library_digest, shell_prefix
-from ipr.workflow.plan import PAPER_TABLES, Plan, PlanError, drop_removed_benchmarks, dump
+from ipr.workflow.plan import (
+    BASELINE,
+    HELDOUT_SPLIT,
+    PAPER_TABLES,
+    Plan,
+    PlanError,
+    drop_removed_benchmarks,
+    dump,
+)
 
 
 def config_error(exc):
@@ -118,12 +126,16 @@ score_expert_shards = expand(
 )
 eval_shards = expand(layout.EVAL_SHARD, shard=PLAN.shard_ids("evaluate"), allow_missing=True)
 eval_tasks = layout.DATA
+# The held-out pairs of heldout_pairs jobs come from the validation split: its experts against the SFT policy.
+heldout_tasks = expand(layout.DATA, split=HELDOUT_SPLIT, allow_missing=True)
+heldout_evals = expand(layout.EVAL, run=BASELINE, split=HELDOUT_SPLIT, allow_missing=True)
 score_scorer = forward("score_scorer", "benchmark", "model", "method")
 step_reward_score_files = forward("step_reward_score_files", "benchmark")
 step_accuracy_inputs = forward("step_accuracy_inputs", "benchmark")
 step_accuracy_scorers = forward("step_accuracy_scorers", "benchmark")
 report_evals = lambda w: PLAN.report_inputs(PLAN.all_eval_summaries())
 report_pairs = lambda w: PLAN.report_inputs(PLAN.all_pairs())
+report_heldout = lambda w: PLAN.report_inputs(PLAN.all_heldout_pairs())
 report_step_rewards = lambda w: PLAN.report_inputs(PLAN.all_step_rewards())
 report_layout = lambda w: dump(PLAN.report_layout())
 report_config = lambda w: PLAN.config_json()

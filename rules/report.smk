@@ -9,6 +9,7 @@ rule report:
         code=stage_script("report.py"),
         evals=report_evals,
         pairs=report_pairs,
+        heldout=report_heldout,
         step_rewards=report_step_rewards,
     output:
         md=report(layout.MAIN_MD, category="Tables", labels={"table": "main"}),
@@ -43,6 +44,13 @@ rule report:
             labels={"table": "pair diagnostic"},
         ),
         pairs_csv=layout.PAIRS_CSV,
+        # What each update did to held-out pairs (ipr/method/heldout.py): empty without a valid split.
+        heldout_md=report(
+            layout.HELDOUT_MD,
+            category="Tables",
+            labels={"table": "held-out pairs"},
+        ),
+        heldout_csv=layout.HELDOUT_CSV,
         effect_md=report(
             layout.EFFECT_MD,
             category="Tables",
@@ -74,6 +82,7 @@ rule report:
         library=library_code("report.py"),
     shell:
         "python {input.code} --layout '{params.layout}' --evals {input.evals} --pairs {input.pairs}"
+        " --heldout {input.heldout}"
         " --step-rewards {input.step_rewards} --step-reward-methods {params.methods}"
         " --config-json '{params.config}'"
         " --out-dir {params.tables} --figures {params.figures} > {log} 2>&1"

@@ -53,6 +53,38 @@ rule train:
         " --settings '{params.settings}' --out {output.policy} > {log} 2>&1"
 
 
+# What the iteration's update did to outcome pairs of the validation split, which no method trains
+# on: the trained policy's log-prob change from its DPO reference on the chosen (expert) and the
+# rejected (SFT policy's) side (ipr/method/heldout.py). Planned where a benchmark evaluates valid.
+rule heldout_pairs:
+    input:
+        code=stage_script("heldout_pairs.py"),
+        policy=layout.ITER_POLICY,
+        reference=reference_for,
+        tasks=heldout_tasks,
+        evals=heldout_evals,
+    output:
+        layout.HELDOUT_PAIRS,
+    log:
+        layout.log("heldout_pairs"),
+    benchmark:
+        layout.benchmark("heldout_pairs")
+    wildcard_constraints:
+        method=alternation(MIXED_METHODS),
+    conda:
+        "../workflow-envs/ipr.yaml"
+    threads: 2
+    resources:
+        gpu=gpus("heldout_pairs"),
+    params:
+        settings=settings_for("heldout_pairs"),
+        library=library_code("heldout_pairs.py"),
+    shell:
+        "python {input.code} --benchmark {wildcards.benchmark} --policy {input.policy}"
+        " --reference {input.reference} --tasks {input.tasks} --evals {input.evals}"
+        " --settings '{params.settings}' --out {output} > {log} 2>&1"
+
+
 # Rejection-sampling fine-tuning (method_settings trainer: sft): the SFT trainer on the expert
 # trajectories plus the policy's successful explored ones, from the base model; no pairs.
 rule rft:

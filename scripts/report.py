@@ -23,6 +23,7 @@ def main():
     p.add_argument("--layout", required=True, help="JSON: benchmarks, models, methods, iterations, gpus")
     p.add_argument("--evals", nargs="*", default=[], help="eval summary JSON files (the ones that exist)")
     p.add_argument("--pairs", nargs="*", default=[], help="pairs.jsonl of every iteration")
+    p.add_argument("--heldout", nargs="*", default=[], help="heldout_pairs.json of every trained policy")
     p.add_argument("--step-rewards", nargs="*", default=[], help="<run>/eval/<split>.step_rewards.jsonl files")
     p.add_argument("--step-reward-methods", nargs="*", default=["sft", "eto", "ipr"])
     p.add_argument("--config-json", required=True,
@@ -34,7 +35,7 @@ def main():
     config = json.loads(args.config_json)
     # The cost table reads the benchmark files of this config's jobs only, never a folder's leftovers.
     cost_jobs = Plan.from_config(config, Path(__file__).resolve().parents[1]).cost_jobs()
-    rows = write_report(args.evals, args.pairs, args.out_dir, args.figures)
+    rows = write_report(args.evals, args.pairs, args.out_dir, args.figures, args.heldout)
     layout = Layout.from_json(args.layout)
     # The paper's tables are test tables: a validation split stays out of their columns (main.md lists
     # it) and is what their reported grid point and iteration are chosen on.
@@ -55,6 +56,7 @@ def main():
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
     print(markdown_table(rows))
     print((args.out_dir / "pairs.md").read_text())
+    print((args.out_dir / "heldout.md").read_text())
     print((args.out_dir / "effect.md").read_text())
     print(f"{len(effect)} effect rows")
     for table in tables:

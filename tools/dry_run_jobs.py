@@ -27,6 +27,7 @@ FIXTURES = {
     "webshop_step_rewards": ["config/config.yaml", "config/webshop_step_rewards.yaml"],
     "alfworld": ["config/config.yaml", "config/alfworld.yaml"],
     "intercode_sql": ["config/config.yaml", "config/intercode_sql.yaml"],
+    "effect": ["config/config.yaml", "config/effect.yaml"],
     "paper": ["config/paper.yaml"],
     "paper_grid": ["config/paper.yaml", "config/paper_grid.yaml"],
 }

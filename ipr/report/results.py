@@ -216,7 +216,43 @@ def pair_diagnostic_csv(rows: list[dict]) -> str:
                     PAIR_COLUMNS)
 
 
-def write_report(summary_paths: list[str], pairs_paths: list[str], out_dir: str | Path, figures_dir: str | Path) -> list[dict]:
+HELDOUT_COLUMNS = ["benchmark", "model", "method", "iteration", "pairs", "chosen_logp_change",
+                   "rejected_logp_change", "margin", "accuracy", "chosen_logp_fell"]
+
+
+def heldout_rows(heldout_paths: list[str]) -> list[dict]:
+    """One row per held-out pair diagnostic (benchmark, model, method, iteration): its metrics."""
+    rows = []
+    for path in heldout_paths:
+        found = layout.parse(path, "heldout_pairs")
+        metrics = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows.append({"benchmark": found["benchmark"], "model": found["model"], "method": found["method"],
+                     "iteration": found["iteration"], **{k: metrics[k] for k in HELDOUT_COLUMNS[4:]}})
+    return sorted(rows, key=lambda r: (r["benchmark"], r["model"], r["method"], r["iteration"]))
+
+
+def heldout_markdown(rows: list[dict]) -> str:
+    lines = ["# Held-out pairs", "",
+             "Per trained policy, on outcome pairs of the validation split (the expert's trajectory chosen, the "
+             "SFT policy's failed one rejected; no method trains on them): the mean change of the summed "
+             "log-prob from the policy's DPO reference on the chosen and the rejected side, their difference "
+             "(the margin), the share of pairs with a positive margin, and the share whose chosen log-prob "
+             "fell. A positive margin with a falling chosen side is DPO's known failure: the expert's actions "
+             "lose probability while the rejected ones lose more.", "",
+             "| benchmark | model | method | iteration | pairs | chosen change | rejected change | margin | "
+             "accuracy | chosen fell |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['benchmark']} | {r['model']} | {r['method']} | {r['iteration']} | {r['pairs']} | "
+                     f"{_cell(r['chosen_logp_change'], 2)} | {_cell(r['rejected_logp_change'], 2)} | "
+                     f"{_cell(r['margin'], 2)} | {_cell(r['accuracy'], 2)} | {_cell(r['chosen_logp_fell'], 2)} |")
+    if not rows:
+        lines.append("| (no held-out pairs: no benchmark is evaluated on the validation split) ||||||||||")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(summary_paths: list[str], pairs_paths: list[str], out_dir: str | Path, figures_dir: str | Path,
+                 heldout_paths: list[str] = ()) -> list[dict]:
     rows = collect_rows(summary_paths, pairs_paths)
     out_dir, figures_dir = Path(out_dir), Path(figures_dir)
     diagnostic = pair_diagnostic_rows(pairs_paths)
@@ -224,6 +260,12 @@ def write_report(summary_paths: list[str], pairs_paths: list[str], out_dir: str 
         tmp.write_text(pair_diagnostic_markdown(diagnostic))
     with atomic_path(out_dir / "pairs.csv") as tmp:
         tmp.write_text(pair_diagnostic_csv(diagnostic))
+    heldout = heldout_rows(list(heldout_paths))
+    with atomic_path(out_dir / "heldout.md") as tmp:
+        tmp.write_text(heldout_markdown(heldout))
+    with atomic_path(out_dir / "heldout.csv") as tmp:
+        tmp.write_text(csv_text([{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+                                 for r in heldout], HELDOUT_COLUMNS))
     with atomic_path(out_dir / "main.md") as tmp:
         tmp.write_text(markdown_table(rows))
     with atomic_path(out_dir / "main.csv") as tmp:

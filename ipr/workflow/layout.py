@@ -36,6 +36,8 @@ EXPLORE = ITER + "/explore/{shard}.jsonl"
 SCORES = ITER + "/scores/{shard}.jsonl"
 PAIRS = ITER + "/pairs.jsonl"
 PAIRS_REFERENCE = ITER + "/pairs.reference.jsonl"
+# the trained policy on held-out pairs of the validation split (ipr.method.heldout)
+HELDOUT_PAIRS = ITER + "/heldout_pairs.json"
 
 # expert step rewards (per model instance)
 EXPERT_SCORES_SHARD = "results/{benchmark}/{model}/expert_scores/{shard}.jsonl"
@@ -63,6 +65,8 @@ PAIRS_CSV = TABLE.format(table="pairs", ext="csv")
 EFFECT_MD = TABLE.format(table="effect", ext="md")
 EFFECT_CSV = TABLE.format(table="effect", ext="csv")
 EFFECT_FIGURE = FIGURE.format(figure="effect")
+HELDOUT_MD = TABLE.format(table="heldout", ext="md")
+HELDOUT_CSV = TABLE.format(table="heldout", ext="csv")
 STEP_ACCURACY_MD = "results/tables/step_accuracy.{benchmark}.md"
 STEP_ACCURACY_CSV = "results/tables/step_accuracy.{benchmark}.csv"
 STEP_ACCURACY_FIGURE = "results/figures/step_accuracy.{benchmark}.png"
@@ -74,6 +78,7 @@ PARSED = {
     "eval_summary": EVAL_SUMMARY,
     "eval_step_rewards": EVAL_STEP_REWARDS,
     "pairs": PAIRS,
+    "heldout_pairs": HELDOUT_PAIRS,
     "reward_model": REWARD_MODEL,
     "scorer_cost": SCORER_COST,
 }
@@ -81,6 +86,7 @@ KIND_NAMES = {
     "eval_summary": "an eval summary",
     "eval_step_rewards": "a step-reward",
     "pairs": "a pairs",
+    "heldout_pairs": "a held-out pairs",
     "reward_model": "a reward-model",
     "scorer_cost": "a scorer-cost",
 }
@@ -101,6 +107,7 @@ JOB_FILES = {
     "score": "{benchmark}/{model}/{method}/iter{iter}/scores/{shard}",
     "build_pairs": "{benchmark}/{model}/{method}/iter{iter}/build_pairs",
     "reference_logps": "{benchmark}/{model}/{method}/iter{iter}/reference_logps",
+    "heldout_pairs": "{benchmark}/{model}/{method}/iter{iter}/heldout_pairs",
     "train": "{benchmark}/{model}/{method}/iter{iter}/train",
     "rft": "{benchmark}/{model}/{method}/iter{iter}/rft",
     "evaluate": "{benchmark}/{model}/{run}/eval/{split}/{shard}",
@@ -132,6 +139,7 @@ JOB_OUTPUTS = {
     "score": SCORES,
     "build_pairs": PAIRS,
     "reference_logps": PAIRS_REFERENCE,
+    "heldout_pairs": HELDOUT_PAIRS,
     "train": ITER_POLICY,
     "rft": ITER_POLICY,
     "evaluate": EVAL_SHARD,

@@ -38,6 +38,7 @@ BENCHMARK_KEYS = {
     "sft": ("env",),
     "rft": ("env",),
     "reference_logps": ("env",),
+    "heldout_pairs": ("env", "tau_outcome"),
     "train": ("env",),
     "explore": _ROLLOUT_KEYS + ("explore_tasks",),
     "score_expert": _ROLLOUT_KEYS + ("explore_tasks",),
@@ -56,6 +57,7 @@ SETTINGS_SECTION = {
     "score": "score",
     "build_pairs": None,
     "reference_logps": "train",
+    "heldout_pairs": "train",
     "train": "train",
     "rft": "sft",
     "score_eval": "score",
@@ -75,8 +77,11 @@ TABLE5_METHODS = ("eto", "ipr_rm", "ipr")
 # scores), and those of the pipeline that it attributes to a method; the step-reward study's are not in it.
 SHARED_RULES = ("prepare_data", "select_split", "validation_split", "build_model", "link_model",
                 "fetch_gguf_model", "score_expert", "gather_expert_scores")
-METHOD_RULES = ("sft", "explore", "score", "build_pairs", "reference_logps", "train", "rft", "evaluate",
-                "gather_eval", "score_eval")
+METHOD_RULES = ("sft", "explore", "score", "build_pairs", "reference_logps", "train", "heldout_pairs", "rft",
+                "evaluate", "gather_eval", "score_eval")
+# The split whose held-out pairs measure each trained policy (ipr.method.heldout), where a benchmark
+# is evaluated on it.
+HELDOUT_SPLIT = "valid"
 
 
 class PlanError(ValueError):
@@ -590,6 +595,17 @@ class Plan:
         return [self.eval_summary(b, m, r, s) for b in self.benchmarks for m in self.models
                 for r in wanted for s in self.eval_splits(b)]
 
+    def has_heldout_pairs(self, benchmark) -> bool:
+        """Whether a benchmark's trained policies are measured on held-out pairs: where it is
+        evaluated on the validation split (the SFT policy's evaluation there makes the pairs)."""
+        return HELDOUT_SPLIT in self.eval_splits(benchmark)
+
+    def all_heldout_pairs(self) -> list:
+        """The held-out pair diagnostic of every trained (mixed-loss) policy, where one is made."""
+        return [layout.HELDOUT_PAIRS.format(benchmark=b, model=m, method=method, iter=k)
+                for b in self.benchmarks if self.has_heldout_pairs(b) for m in self.models
+                for method in self.mixed_methods for k in range(1, self.iterations + 1)]
+
     def all_reward_models(self) -> list:
         if not self.rm_methods:
             return []
@@ -629,17 +645,17 @@ class Plan:
         if stage == "score" and self.scorer_of(method) == "rm":
             out["score"] = dict(config["score"], scorer="rm")
             out["reward_model"] = config["reward_model"]
-        if stage in ("explore", "build_pairs", "reference_logps", "train", "rft"):
+        if stage in ("explore", "build_pairs", "reference_logps", "heldout_pairs", "train", "rft"):
             if method not in config["method_settings"]:
                 raise PlanError(f"Method {method!r} has no entry in config['method_settings'].")
         if stage == "explore":
             out["method"] = self.explore_method_settings(method)
-        elif stage in ("build_pairs", "reference_logps", "train", "rft"):
+        elif stage in ("build_pairs", "reference_logps", "heldout_pairs", "train", "rft"):
             out["method"] = dict(config["method_settings"][method], name=method)
             overrides = self.method_setting(method, "train")
             if int(k) > 1:
                 overrides = {**overrides, **self.method_setting(method, "later_train")}
-            if overrides and stage in ("reference_logps", "train", "rft"):
+            if overrides and stage in ("reference_logps", "heldout_pairs", "train", "rft"):
                 out[section] = dict(out[section], **overrides)
         return out
 
@@ -685,6 +701,8 @@ class Plan:
                     add("build_pairs", layout.PAIRS.format(**w, method=method, iter=k))
                     add("reference_logps", layout.PAIRS_REFERENCE.format(**w, method=method, iter=k))
                     add("train", layout.ITER_POLICY.format(**w, method=method, iter=k))
+                    if self.has_heldout_pairs(b):
+                        add("heldout_pairs", layout.HELDOUT_PAIRS.format(**w, method=method, iter=k))
                     if self.builds_step_pairs(method):
                         wanted_scorers.add("expert_" + self.scorer_of(method))
                 else:

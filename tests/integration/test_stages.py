@@ -1,6 +1,7 @@
 """Stage scripts as a rule runs them: bad input is one clear error and leaves no output;
 the same config and seed give byte-identical JSONL; a shard killed with SIGKILL resumes to the
-same bytes; records do not depend on the shard count."""
+same bytes; records do not depend on the shard count; the held-out pair stage compares a policy
+with its reference."""
 
 import json
 import signal
@@ -143,3 +144,36 @@ def test_scoring_records_do_not_depend_on_the_shard_count(world, tmp_path):
         assert script(*args, settings=settings).returncode == 0
         records += (tmp_path / f"{shard}.jsonl").read_text().splitlines()
     assert sorted(records) == sorted((tmp_path / "one.jsonl").read_text().splitlines())
+
+
+def heldout_run(world, out, policy, reference):
+    """The held-out stage on the world's tasks, each with a failed evaluation: the query changed, reward 0."""
+    evals = []
+    for task in [json.loads(line) for line in (world / "train.jsonl").read_text().splitlines()][:4]:
+        messages = [dict(m) for m in task["messages"]]
+        query = [i for i, m in enumerate(messages) if m["role"] == "assistant"][-2]
+        messages[query]["content"] = messages[query]["content"].replace("SELECT", "SELECT DISTINCT")
+        evals.append(dict(task, id=task["task_id"] + ":eval", messages=messages, reward=0.0, success=False))
+    write_jsonl(world / "heldout_evals.jsonl", evals, "trajectory")
+    settings = {"seed": 0, "benchmark": {"env": "sql_embedded", "tau_outcome": 0.1},
+                "method": {"name": "ipr", "outcome_weight": 1.0, "step_weight": 1.0, "sft_weight": 1.0},
+                "train": {"epochs": 1, "learning_rate": 1e-4, "beta": 0.1, "batch_size": 2, "max_length": 1024}}
+    proc = script("heldout_pairs", "--benchmark", "b", "--policy", policy, "--reference", reference,
+                  "--tasks", world / "train.jsonl", "--evals", world / "heldout_evals.jsonl", "--out", out,
+                  settings=settings)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text())
+
+
+def test_heldout_pairs_measure_the_policy_against_its_reference(world, tmp_path):
+    other = tmp_path / "other"
+    corpus = [m["content"] for line in (world / "train.jsonl").read_text().splitlines()
+              for m in json.loads(line)["messages"]]
+    build_tiny_model(other, corpus, MODEL, seed=1, chat_template=CHATML)
+    forward = heldout_run(world, tmp_path / "forward.json", other, world / "model")
+    backward = heldout_run(world, tmp_path / "backward.json", world / "model", other)
+    assert forward["pairs"] == backward["pairs"] == 4
+    # Two models differ on every pair; swapping policy and reference negates each change.
+    assert forward["chosen_logp_change"] != 0 and forward["rejected_logp_change"] != 0
+    for key in ("chosen_logp_change", "rejected_logp_change", "margin"):
+        assert forward[key] == pytest.approx(-backward[key], abs=1e-4)
