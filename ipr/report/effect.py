@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ipr.records import atomic_path, read_jsonl
-from ipr.report.results import csv_text, parse_summary_path, save_figure
+from ipr.report.results import csv_text, parse_summary_path, save_figure, titled_table
 
 COMPARISONS = (("ipr", "sft"), ("ipr", "eto"), ("eto", "sft"))
 COLUMNS = ["benchmark", "comparison", "mean", "ci_low", "ci_high", "seeds", "tasks", "commit", "model", "split",
@@ -152,19 +152,15 @@ def noise_floor(runs: Mapping, instances: Mapping[str, Sequence], splits: Mappin
 
 
 def effect_markdown(rows: list[dict], floors: Sequence[dict] = ()) -> str:
-    lines = ["# Method effect", "",
-             "Mean paired difference of average test reward (x 100) and its 95% paired bootstrap CI over "
+    intro = ("Mean paired difference of average test reward (x 100) and its 95% paired bootstrap CI over "
              "seeds and tasks (10,000 replicates, seeds and tasks resampled independently). Each method "
              "starts from its seed's SFT; the reported iteration is fixed in advance (column iterations). "
-             "A CI that contains 0 shows no effect at this size.", "",
-             "| benchmark | model | comparison | mean | 95% CI | seeds | tasks | iterations |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['benchmark']} | {r['model']} | {r['comparison']} | {_number(r['mean'])} | "
-                     f"[{_number(r['ci_low'])}, {_number(r['ci_high'])}] | {r['seeds']} | {r['tasks']} | "
-                     f"{r['iterations']} |")
-    if not rows:
-        lines.append("| (no comparison has its runs for every seed) ||||||||")
+             "A CI that contains 0 shows no effect at this size.")
+    header = ["benchmark", "model", "comparison", "mean", "95% CI", "seeds", "tasks", "iterations"]
+    cells = [[r["benchmark"], r["model"], r["comparison"], _number(r["mean"]),
+              f"[{_number(r['ci_low'])}, {_number(r['ci_high'])}]", str(r["seeds"]), str(r["tasks"]), str(r["iterations"])]
+             for r in rows]
+    lines = titled_table("Method effect", intro, header, cells, "(no comparison has its runs for every seed)")
     if floors:
         lines += ["", "Noise floor: SFT test reward (x 100) of each seed, mean and SD over seeds.", "",
                   "| benchmark | split | model | seeds | per seed | mean | SD |", "|---|---|---|---|---|---|---|"]

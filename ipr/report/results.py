@@ -191,24 +191,29 @@ def _cell(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def titled_table(title: str, intro: str, header: list[str], rows: list[list[str]], empty: str) -> list[str]:
+    """The lines of a Markdown section: title, intro paragraph, a table of ``rows`` (cell texts), or a
+    single row saying ``empty`` when there is none."""
+    lines = [f"# {title}", "", intro, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    if not rows:
+        lines.append(f"| {empty} " + "|" * len(header))
+    return lines
+
+
 def pair_diagnostic_markdown(rows: list[dict]) -> str:
-    lines = ["# Pair diagnostic", "",
-             "Per pairs file: step pairs, how many of them are not a copy of an outcome pair of the same task "
+    intro = ("Per pairs file: step pairs, how many of them are not a copy of an outcome pair of the same task "
              "(same two whole conversations, so the same DPO term), the mean action index where a pair's "
              "chosen and rejected first differ (step pairs; outcome pairs), and the mean Monte-Carlo "
              "step-reward gap of the step pairs. Without step pairs that differ from outcome pairs, IPR's "
-             "step-level term repeats the outcome term.", "",
-             "| benchmark | model | method | iteration | step pairs | not outcome pairs | share | "
-             "first diff turn (step) | first diff turn (outcome) | MC gap | outcome pairs |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['benchmark']} | {r['model']} | {r['method']} | {r['iteration']} | {r['step_pairs']} | "
-                     f"{r['step_pairs_not_outcome']} | {_cell(r['share_not_outcome'], 2)} | "
-                     f"{_cell(r['first_diff_turn_mean'], 2)} | {_cell(r['outcome_first_diff_turn_mean'], 2)} | "
-                     f"{_cell(r['mc_reward_gap_mean'])} | {r['outcome_pairs']} |")
-    if not rows:
-        lines.append("| (no pairs files) |||||||||||")
-    return "\n".join(lines) + "\n"
+             "step-level term repeats the outcome term.")
+    header = ["benchmark", "model", "method", "iteration", "step pairs", "not outcome pairs", "share",
+              "first diff turn (step)", "first diff turn (outcome)", "MC gap", "outcome pairs"]
+    cells = [[r["benchmark"], r["model"], r["method"], str(r["iteration"]), str(r["step_pairs"]),
+              str(r["step_pairs_not_outcome"]), _cell(r["share_not_outcome"], 2), _cell(r["first_diff_turn_mean"], 2),
+              _cell(r["outcome_first_diff_turn_mean"], 2), _cell(r["mc_reward_gap_mean"]), str(r["outcome_pairs"])]
+             for r in rows]
+    return "\n".join(titled_table("Pair diagnostic", intro, header, cells, "(no pairs files)")) + "\n"
 
 
 def pair_diagnostic_csv(rows: list[dict]) -> str:
@@ -232,23 +237,18 @@ def heldout_rows(heldout_paths: list[str]) -> list[dict]:
 
 
 def heldout_markdown(rows: list[dict]) -> str:
-    lines = ["# Held-out pairs", "",
-             "Per trained policy, on outcome pairs of the validation split (the expert's trajectory chosen, the "
+    intro = ("Per trained policy, on outcome pairs of the validation split (the expert's trajectory chosen, the "
              "SFT policy's failed one rejected; no method trains on them): the mean change of the summed "
              "log-prob from the policy's DPO reference on the chosen and the rejected side, their difference "
              "(the margin), the share of pairs with a positive margin, and the share whose chosen log-prob "
              "fell. A positive margin with a falling chosen side is DPO's known failure: the expert's actions "
-             "lose probability while the rejected ones lose more.", "",
-             "| benchmark | model | method | iteration | pairs | chosen change | rejected change | margin | "
-             "accuracy | chosen fell |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['benchmark']} | {r['model']} | {r['method']} | {r['iteration']} | {r['pairs']} | "
-                     f"{_cell(r['chosen_logp_change'], 2)} | {_cell(r['rejected_logp_change'], 2)} | "
-                     f"{_cell(r['margin'], 2)} | {_cell(r['accuracy'], 2)} | {_cell(r['chosen_logp_fell'], 2)} |")
-    if not rows:
-        lines.append("| (no held-out pairs: no benchmark is evaluated on the validation split) ||||||||||")
-    return "\n".join(lines) + "\n"
+             "lose probability while the rejected ones lose more.")
+    header = ["benchmark", "model", "method", "iteration", "pairs", "chosen change", "rejected change", "margin",
+              "accuracy", "chosen fell"]
+    cells = [[r["benchmark"], r["model"], r["method"], str(r["iteration"]), str(r["pairs"])]
+             + [_cell(r[k], 2) for k in HELDOUT_COLUMNS[5:]] for r in rows]
+    return "\n".join(titled_table("Held-out pairs", intro, header, cells,
+                                  "(no held-out pairs: no benchmark is evaluated on the validation split)")) + "\n"
 
 
 def write_report(summary_paths: list[str], pairs_paths: list[str], out_dir: str | Path, figures_dir: str | Path,
