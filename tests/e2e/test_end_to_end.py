@@ -80,6 +80,14 @@ def check_methods_sweep(run_dir: Path) -> None:
     for ext in ("md", "tex"):
         assert (results / f"tables/table2.{ext}").stat().st_size > 100
     assert (results / "figures/figure4.png").read_bytes()[:4] == b"\x89PNG"
+    # WebShop on the embedded catalog: experts above the minimum reward, every test task evaluated.
+    assert "| webshop | tiny | test |" in (results / "tables/main.md").read_text()
+    train = load_jsonl(results / "webshop/data/train.jsonl", "trajectory")
+    assert len(train) == 6 and all(r["reward"] >= 0.7 for r in train)
+    test = load_jsonl(results / "webshop/data/test.jsonl", "trajectory")
+    for run in ("sft", "eto/iter2", "ipr/iter2"):
+        evaluated = load_jsonl(results / f"webshop/tiny/{run}/eval/test.jsonl", "trajectory")
+        assert sorted(r["task_id"] for r in evaluated) == sorted(t["task_id"] for t in test)
     for benchmark in ("sql_embedded", "webshop"):
         for k in (1, 2):
             pairs = load_jsonl(results / f"{benchmark}/tiny/eto/iter{k}/pairs.jsonl", "pair")
@@ -114,5 +122,6 @@ def check_methods_sweep(run_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_methods_sweep_writes_tables(tmp_path):
-    """The embedded sweep in small: 2 benchmarks x sft/eto/ipr x 2 iterations, every table with real numbers."""
+    """The embedded sweep in small: 2 benchmarks x sft/eto/ipr x 2 iterations, every table with real numbers
+    (the workflow's run on WebShop's embedded catalog included)."""
     check_methods_sweep(run_workflow(tmp_path / "run", "methods_tiny.yaml"))
